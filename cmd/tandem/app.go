@@ -1,0 +1,273 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/duckdb"
+	"github.com/tandem-data/tandem/pipeline"
+	"github.com/tandem-data/tandem/project"
+	"github.com/tandem-data/tandem/sqlite"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "0.1.0-dev"
+
+// app holds the flags shared by every command and what they open.
+type app struct {
+	stdout, stderr io.Writer
+	projectDir     string
+	output         string
+	vars           string
+	target         string
+	threads        int
+	selects        []string
+	excludes       []string
+	fullRefresh    bool
+}
+
+// Main runs the CLI and returns the exit code; tests call it directly.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var exit *exitError
+	if errors.As(err, &exit) {
+		return exit.code
+	}
+	if a.output == "json" {
+		json.NewEncoder(stdout).Encode(map[string]any{"error": map[string]string{"code": tandem.ErrorCode(err), "message": err.Error()}})
+	} else {
+		fmt.Fprintln(stderr, "Error:", err)
+	}
+	return tandem.ExitCode(err)
+}
+
+// exitError ends a command with a code after it has reported on its own.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "tandem",
+		Short: "Tandem: the data platform where data scientists own their pipelines end to end",
+		Long: `Tandem builds, tests, documents and keeps the history of SQL pipelines written as
+dbt projects, on an embedded DuckDB warehouse: no server to install.
+
+Start with:  tandem quickstart`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.projectDir, "project-dir", ".", "the project folder (holds dbt_project.yml)")
+	pf.StringVarP(&a.output, "output", "o", "text", "text or json")
+	pf.StringVar(&a.vars, "vars", "", "YAML map of variables for var(), e.g. '{start_date: 2011-01-01}'")
+	pf.StringVar(&a.target, "target", "", "profiles.yml target (default: the profile's target)")
+
+	selecting := func(c *cobra.Command) *cobra.Command {
+		c.Flags().StringArrayVarP(&a.selects, "select", "s", nil, "nodes to run: name, +name, name+, tag:x, path:dir, source:x (repeatable; space = union, comma = intersection)")
+		c.Flags().StringArrayVar(&a.excludes, "exclude", nil, "nodes to leave out, same syntax as --select")
+		return c
+	}
+	running := func(c *cobra.Command) *cobra.Command {
+		selecting(c)
+		c.Flags().IntVar(&a.threads, "threads", 0, "nodes run at once (default: profile or tandem.yaml)")
+		c.Flags().BoolVar(&a.fullRefresh, "full-refresh", false, "rebuild incremental models from scratch")
+		return c
+	}
+	root.AddCommand(
+		running(a.runCommand("build", "Seed, run and test the selected nodes in DAG order", []tandem.NodeKind{tandem.KindSeed, tandem.KindModel, tandem.KindTest})),
+		running(a.runCommand("run", "Build the selected models", []tandem.NodeKind{tandem.KindModel})),
+		running(a.runCommand("seed", "Load the seed CSV files", []tandem.NodeKind{tandem.KindSeed})),
+		running(a.runCommand("test", "Run the tests of the selected nodes", []tandem.NodeKind{tandem.KindTest})),
+		running(a.retryCommand()),
+		selecting(a.compileCommand()),
+		selecting(a.lsCommand()),
+		selecting(a.showCommand()),
+		a.docsCommand(),
+		a.runsCommand(),
+		a.rollbackCommand(),
+		a.initCommand(),
+		a.quickstartCommand(),
+		a.versionCommand(),
+	)
+	return root
+}
+
+func (a *app) loadProject() (*project.Project, error) {
+	var vars map[string]any
+	if a.vars != "" {
+		if err := yaml.Unmarshal([]byte(a.vars), &vars); err != nil {
+			return nil, tandem.Errorf(tandem.EINVALID, "--vars is not a YAML map: %v; write it like '{key: value}'", err)
+		}
+	}
+	return project.Load(a.projectDir, project.Options{Vars: vars, Target: a.target})
+}
+
+// open loads the project and opens its warehouse and metadata store.
+func (a *app) open() (*project.Project, *duckdb.Warehouse, *sqlite.MetaStore, error) {
+	p, err := a.loadProject()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, w := range p.Warnings {
+		fmt.Fprintln(a.stderr, "warning:", w)
+	}
+	wh, err := duckdb.Open(p.Target.Path, duckdb.Options{SearchPath: p.Dir, Settings: p.Target.Settings})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ms, err := sqlite.Open(filepath.Join(p.Dir, p.Settings.Metastore.Path))
+	if err != nil {
+		wh.Close()
+		return nil, nil, nil, err
+	}
+	return p, wh, ms, nil
+}
+
+func startedBy() string {
+	host, _ := os.Hostname()
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return name + "@" + host
+}
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (a *app) runCommand(name, short string, kinds []tandem.NodeKind) *cobra.Command {
+	return &cobra.Command{
+		Use:   name,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, wh, ms, err := a.open()
+			if err != nil {
+				return err
+			}
+			defer wh.Close()
+			defer ms.Close()
+			ids, err := p.Select(a.selects, a.excludes, name == "build" || name == "test")
+			if err != nil {
+				return err
+			}
+			ids = filterKinds(p, ids, kinds)
+			args := strings.TrimSpace(strings.Join(os.Args[min(2, len(os.Args)):], " "))
+			return a.execute(cmd.Context(), p, wh, ms, &tandem.Run{Command: name, Args: args, StartedBy: startedBy()}, ids)
+		},
+	}
+}
+
+func filterKinds(p *project.Project, ids []string, kinds []tandem.NodeKind) []string {
+	var out []string
+	for _, id := range ids {
+		for _, k := range kinds {
+			if p.Nodes[id].Kind == k {
+				out = append(out, id)
+			}
+		}
+	}
+	return out
+}
+
+// execute runs ids and reports; a failed node makes the exit code 1.
+func (a *app) execute(ctx context.Context, p *project.Project, wh tandem.Warehouse, ms tandem.MetaStore, run *tandem.Run, ids []string) error {
+	r := pipeline.NewRunner(p, wh, ms)
+	if a.threads > 0 {
+		r.Threads = a.threads
+	}
+	r.FullRefresh = a.fullRefresh
+	var pr *progress
+	if a.output != "json" {
+		pr = newProgress(a.stdout, p)
+		r.Progress = pr
+	}
+	run, err := r.Run(ctx, run, ids)
+	if run == nil {
+		return err
+	}
+	if a.output == "json" {
+		if jerr := a.printJSON(run); jerr != nil {
+			return jerr
+		}
+	} else {
+		pr.summary(run)
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return tandem.Errorf(tandem.EUNAVAILABLE, "run %s interrupted; nodes not finished were skipped: rerun them with `tandem retry`", run.ID)
+		}
+		return err
+	}
+	if run.Status != tandem.StatusSuccess {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+func (a *app) retryCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "retry",
+		Short: "Rerun only the nodes that failed or were skipped in the last run",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, wh, ms, err := a.open()
+			if err != nil {
+				return err
+			}
+			defer wh.Close()
+			defer ms.Close()
+			runs, err := ms.FindRuns(cmd.Context(), 1)
+			if err != nil {
+				return err
+			}
+			if len(runs) == 0 {
+				return tandem.Errorf(tandem.ENOTFOUND, "nothing to retry: no run is recorded yet; run `tandem build` first")
+			}
+			last, err := ms.FindRun(cmd.Context(), runs[0].ID)
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for _, n := range last.Nodes {
+				if n.Failed() {
+					if _, ok := p.Nodes[n.Node]; ok {
+						ids = append(ids, n.Node)
+					}
+				}
+			}
+			if len(ids) == 0 {
+				fmt.Fprintf(a.stdout, "Nothing to retry: run %s (%s) had no failed or skipped node.\n", last.ID, last.Command)
+				return nil
+			}
+			return a.execute(cmd.Context(), p, wh, ms, &tandem.Run{Command: "retry", Args: "of " + last.ID, StartedBy: startedBy()}, ids)
+		},
+	}
+}
+
+func openMeta(p *project.Project) (*sqlite.MetaStore, error) {
+	return sqlite.Open(filepath.Join(p.Dir, p.Settings.Metastore.Path))
+}

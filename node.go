@@ -1,0 +1,94 @@
+package tandem
+
+import "time"
+
+// NodeKind says what a node of a project is.
+type NodeKind string
+
+const (
+	KindModel  NodeKind = "model"
+	KindSeed   NodeKind = "seed"
+	KindSource NodeKind = "source"
+	KindTest   NodeKind = "test"
+)
+
+// Materializations of a model.
+const (
+	View        = "view"
+	Table       = "table"
+	Incremental = "incremental"
+	Ephemeral   = "ephemeral"
+	SeedMat     = "seed"
+	TestMat     = "test"
+)
+
+// Node is one model, seed, source or test of a project.
+type Node struct {
+	ID          string   // unique: "model.shop.orders", "source.shop.retail.lines"
+	Kind        NodeKind `json:"kind"`
+	Name        string   // models, seeds, tests: name; sources: "source.table"
+	Path        string   // file relative to the project root
+	Line        int      // line in Path where it is declared, when known
+	Description string
+	Owner       string
+	Tags        []string
+	Meta        map[string]any
+	Columns     []Column
+
+	Schema       string // where it is built
+	Alias        string // relation name; Name when empty
+	Materialized string
+	UniqueKey    []string
+	Strategy     string // incremental strategy: append, merge, delete+insert
+	Enabled      bool
+	FullRefresh  *bool
+	Config       map[string]any // every config value, after inheritance
+
+	RawSQL    string   // the template as written
+	DependsOn []string // IDs of upstream nodes, in order of first use
+
+	// Sources only.
+	ExternalLocation string // read_csv(...) etc. that source() renders to
+	LoadedAtField    string
+
+	// Seeds only.
+	ColumnTypes map[string]string
+
+	// Tests only.
+	Test *TestSpec
+}
+
+// Column is a documented column of a node.
+type Column struct {
+	Name        string `json:"name"`
+	Type        string `json:"type,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// TestSpec says what a test checks.
+type TestSpec struct {
+	Name     string         // generic test name ("unique") or "" for singular tests
+	Attached string         // ID of the node it tests ("" for singular tests without refs)
+	Column   string         // column under test, if any
+	Args     map[string]any // keyword arguments of the generic test
+	Severity string         // "error" or "warn"
+}
+
+// Relation is the name of the node in the warehouse.
+func (n *Node) Relation() string {
+	if n.Alias != "" {
+		return n.Alias
+	}
+	return n.Name
+}
+
+// TableVersion is one kept, earlier version of a published table.
+type TableVersion struct {
+	Node      string    `json:"node"`     // node ID
+	Relation  string    `json:"relation"` // schema.name of the live table
+	Version   int       `json:"version"`
+	Stored    string    `json:"stored"` // schema.name where this version is kept
+	RunID     string    `json:"run_id"`
+	CreatedAt time.Time `json:"created_at"`
+	Rows      int64     `json:"rows"`
+}

@@ -1,0 +1,387 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/project"
+)
+
+// Suffixes of the warehouse relations Tandem manages beside a model's own.
+const (
+	stageSuffix   = "__tandem_stage"
+	versionSuffix = "__tandem_v"
+)
+
+func q(s string) string { return project.QuoteIdent(s) }
+
+func rel(schema, name string) string { return q(schema) + "." + q(name) }
+
+func (r *Runner) ensureSchema(ctx context.Context, schema string) error {
+	_, err := r.Warehouse.Exec(ctx, "create schema if not exists "+q(schema))
+	return err
+}
+
+func (r *Runner) compile(n *tandem.Node, exists bool, res *tandem.NodeResult) (string, error) {
+	sql, err := r.Project.Compile(n.ID, project.CompileContext{Exists: exists, FullRefresh: r.fullRefresh(n), Vars: r.Vars})
+	if err != nil {
+		return "", err
+	}
+	sql = strings.TrimRight(strings.TrimSpace(sql), ";")
+	res.CompiledSQL = sql
+	if sql == "" {
+		return "", tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "the model renders to empty SQL")
+	}
+	return sql, nil
+}
+
+func (r *Runner) fullRefresh(n *tandem.Node) bool {
+	if n.FullRefresh != nil { // config(full_refresh=false) protects a table
+		return *n.FullRefresh && r.FullRefresh
+	}
+	return r.FullRefresh
+}
+
+// view replaces the view in one statement; a failure leaves the old one.
+func (r *Runner) view(ctx context.Context, n *tandem.Node, res *tandem.NodeResult) error {
+	sql, err := r.compile(n, false, res)
+	if err != nil {
+		return err
+	}
+	schema := r.Project.SchemaOf(n)
+	if err := r.ensureSchema(ctx, schema); err != nil {
+		return err
+	}
+	kind, err := r.Warehouse.RelationKind(ctx, schema, n.Relation())
+	if err != nil {
+		return err
+	}
+	return r.Warehouse.Tx(ctx, func(tx tandem.Execer) error {
+		if kind == "table" { // materialization changed from table to view
+			if _, err := tx.Exec(ctx, "drop table "+rel(schema, n.Relation())); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, fmt.Sprintf("create or replace view %s as\n%s", rel(schema, n.Relation()), sql))
+		return err
+	})
+}
+
+// table builds the model under a staging name, then publishes it.
+func (r *Runner) table(ctx context.Context, run *tandem.Run, n *tandem.Node, res *tandem.NodeResult) error {
+	sql, err := r.compile(n, false, res)
+	if err != nil {
+		return err
+	}
+	return r.buildAndPublish(ctx, run, n, res, func(stage string) error {
+		_, err := r.Warehouse.Exec(ctx, fmt.Sprintf("create table %s as\n%s", stage, sql))
+		return err
+	})
+}
+
+// buildAndPublish drops a stale stage left by a killed build, builds the
+// stage, counts it, and swaps it in.
+func (r *Runner) buildAndPublish(ctx context.Context, run *tandem.Run, n *tandem.Node, res *tandem.NodeResult, build func(stage string) error) error {
+	schema, name := r.Project.SchemaOf(n), n.Relation()
+	stage := rel(schema, name+stageSuffix)
+	if err := r.ensureSchema(ctx, schema); err != nil {
+		return err
+	}
+	if _, err := r.Warehouse.Exec(ctx, "drop table if exists "+stage); err != nil {
+		return err
+	}
+	if err := build(stage); err != nil {
+		_, _ = r.Warehouse.Exec(context.WithoutCancel(ctx), "drop table if exists "+stage)
+		return err
+	}
+	rows, err := r.count(ctx, stage)
+	if err != nil {
+		return err
+	}
+	res.Rows = rows
+	if err := r.publish(ctx, run, n, schema, name); err != nil {
+		_, _ = r.Warehouse.Exec(context.WithoutCancel(ctx), "drop table if exists "+stage)
+		return err
+	}
+	res.Status = tandem.StatusSuccess
+	return nil
+}
+
+func (r *Runner) count(ctx context.Context, relation string) (int64, error) {
+	rows, err := r.Warehouse.Query(ctx, "select count(*) from "+relation, 1)
+	if err != nil {
+		return 0, err
+	}
+	return toInt64(rows.Rows[0][0]), nil
+}
+
+func toInt64(v any) int64 {
+	switch t := v.(type) {
+	case int64:
+		return t
+	case int32:
+		return int64(t)
+	case int:
+		return int64(t)
+	case uint64:
+		return int64(t)
+	case float64:
+		return int64(t)
+	}
+	var n int64
+	fmt.Sscan(fmt.Sprint(v), &n)
+	return n
+}
+
+// publish swaps the stage in, in one transaction: the live table becomes
+// the newest kept version (or is dropped when none are kept) and the stage
+// takes its name. Versions beyond KeepVersions are dropped afterwards.
+func (r *Runner) publish(ctx context.Context, run *tandem.Run, n *tandem.Node, schema, name string) error {
+	kind, err := r.Warehouse.RelationKind(ctx, schema, name)
+	if err != nil {
+		return err
+	}
+	versions, err := r.Meta.TableVersions(ctx, n.ID)
+	if err != nil {
+		return err
+	}
+	next := 1
+	if len(versions) > 0 {
+		next = versions[0].Version + 1
+	}
+	keep := r.KeepVersions > 0 && kind == "table"
+	var oldRows int64
+	if keep {
+		if oldRows, err = r.count(ctx, rel(schema, name)); err != nil {
+			return err
+		}
+	}
+	versionName := fmt.Sprintf("%s%s%d", name, versionSuffix, next)
+	err = r.Warehouse.Tx(ctx, func(tx tandem.Execer) error {
+		switch {
+		case kind == "view":
+			if _, err := tx.Exec(ctx, "drop view "+rel(schema, name)); err != nil {
+				return err
+			}
+		case keep:
+			if _, err := tx.Exec(ctx, fmt.Sprintf("alter table %s rename to %s", rel(schema, name), q(versionName))); err != nil {
+				return err
+			}
+		case kind == "table":
+			if _, err := tx.Exec(ctx, "drop table "+rel(schema, name)); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, fmt.Sprintf("alter table %s rename to %s", rel(schema, name+stageSuffix), q(name)))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if !keep {
+		return nil
+	}
+	v := &tandem.TableVersion{Node: n.ID, Relation: schema + "." + name, Version: next, Stored: schema + "." + versionName,
+		RunID: run.ID, CreatedAt: r.Clock(), Rows: oldRows}
+	if err := r.Meta.AddTableVersion(ctx, v); err != nil {
+		return err
+	}
+	return r.prune(ctx, n, append([]*tandem.TableVersion{v}, versions...))
+}
+
+// prune drops kept versions beyond KeepVersions, oldest first.
+func (r *Runner) prune(ctx context.Context, n *tandem.Node, versions []*tandem.TableVersion) error {
+	for i := r.KeepVersions; i < len(versions); i++ {
+		v := versions[i]
+		schema, name, _ := strings.Cut(v.Stored, ".")
+		if _, err := r.Warehouse.Exec(ctx, "drop table if exists "+rel(schema, name)); err != nil {
+			return err
+		}
+		if err := r.Meta.DeleteTableVersion(ctx, n.ID, v.Version); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// incremental inserts only new rows into an existing table, in one
+// transaction; on the first run or with --full-refresh it builds a table.
+func (r *Runner) incremental(ctx context.Context, run *tandem.Run, n *tandem.Node, res *tandem.NodeResult) error {
+	schema, name := r.Project.SchemaOf(n), n.Relation()
+	kind, err := r.Warehouse.RelationKind(ctx, schema, name)
+	if err != nil {
+		return err
+	}
+	if kind != "table" || r.fullRefresh(n) {
+		return r.table(ctx, run, n, res)
+	}
+	sql, err := r.compile(n, true, res)
+	if err != nil {
+		return err
+	}
+	stage := rel(schema, name+stageSuffix)
+	if _, err := r.Warehouse.Exec(ctx, "drop table if exists "+stage); err != nil {
+		return err
+	}
+	defer r.Warehouse.Exec(context.WithoutCancel(ctx), "drop table if exists "+stage)
+	if _, err := r.Warehouse.Exec(ctx, fmt.Sprintf("create table %s as\n%s", stage, sql)); err != nil {
+		return err
+	}
+	// on_schema_change: ignore (dbt's default): new columns of the query
+	// are left out, missing ones become NULL.
+	targetCols, err := r.Warehouse.Columns(ctx, schema, name)
+	if err != nil {
+		return err
+	}
+	stageCols, err := r.Warehouse.Columns(ctx, schema, name+stageSuffix)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, c := range stageCols {
+		have[strings.ToLower(c.Name)] = true
+	}
+	var cols []string
+	for _, c := range targetCols {
+		if have[strings.ToLower(c.Name)] {
+			cols = append(cols, q(c.Name))
+		}
+	}
+	for _, k := range n.UniqueKey {
+		if !have[strings.ToLower(k)] {
+			return tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "unique_key %q is not a column of the model's query", k)
+		}
+	}
+	colList := strings.Join(cols, ", ")
+	target := rel(schema, name)
+	return r.Warehouse.Tx(ctx, func(tx tandem.Execer) error {
+		switch n.Strategy {
+		case "delete+insert", "merge":
+			keys := make([]string, len(n.UniqueKey))
+			conds := make([]string, len(n.UniqueKey))
+			for i, k := range n.UniqueKey {
+				keys[i] = q(k)
+				conds[i] = fmt.Sprintf("t.%s is not distinct from s.%s", q(k), q(k))
+			}
+			if n.Strategy == "merge" {
+				sets := make([]string, len(cols))
+				for i, c := range cols {
+					sets[i] = fmt.Sprintf("%s = s.%s", c, c)
+				}
+				vals := make([]string, len(cols))
+				for i, c := range cols {
+					vals[i] = "s." + c
+				}
+				rows, err := tx.Exec(ctx, fmt.Sprintf("merge into %s as t using %s as s on (%s)\nwhen matched then update set %s\nwhen not matched then insert (%s) values (%s)",
+					target, stage, strings.Join(conds, " and "), strings.Join(sets, ", "), colList, strings.Join(vals, ", ")))
+				res.Rows = rows
+				return err
+			}
+			if _, err := tx.Exec(ctx, fmt.Sprintf("delete from %s as t where exists (select 1 from %s as s where %s)", target, stage, strings.Join(conds, " and "))); err != nil {
+				return err
+			}
+		}
+		rows, err := tx.Exec(ctx, fmt.Sprintf("insert into %s (%s) select %s from %s", target, colList, colList, stage))
+		res.Rows = rows
+		if err == nil {
+			res.Status = tandem.StatusSuccess
+		}
+		return err
+	})
+}
+
+// seed loads a CSV with inferred (or configured) types, then publishes it
+// like a table.
+func (r *Runner) seed(ctx context.Context, run *tandem.Run, n *tandem.Node, res *tandem.NodeResult) error {
+	s, err := project.ReadSeed(r.Project.Dir, n)
+	if err != nil {
+		return err
+	}
+	return r.buildAndPublish(ctx, run, n, res, func(stage string) error {
+		defs := make([]string, len(s.Columns))
+		for i, c := range s.Columns {
+			defs[i] = q(c.Name) + " " + c.Type
+		}
+		if _, err := r.Warehouse.Exec(ctx, fmt.Sprintf("create table %s (%s)", stage, strings.Join(defs, ", "))); err != nil {
+			return err
+		}
+		const batch = 500
+		for start := 0; start < len(s.Rows); start += batch {
+			end := min(start+batch, len(s.Rows))
+			var b strings.Builder
+			fmt.Fprintf(&b, "insert into %s values ", stage)
+			for i, row := range s.Rows[start:end] {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteByte('(')
+				for j, v := range row {
+					if j > 0 {
+						b.WriteString(", ")
+					}
+					if v == nil {
+						b.WriteString("NULL")
+					} else {
+						fmt.Fprintf(&b, "'%s'::%s", strings.ReplaceAll(*v, "'", "''"), s.Columns[j].Type)
+					}
+				}
+				b.WriteByte(')')
+			}
+			if _, err := r.Warehouse.Exec(ctx, b.String()); err != nil {
+				return tandem.FileErrorf(tandem.EINVALID, n.Path, start+2, "loading rows %d-%d: %v; fix the value or set column_types for the seed", start+2, end+1, err)
+			}
+		}
+		return nil
+	})
+}
+
+// test counts the failing rows of a test query.
+func (r *Runner) test(ctx context.Context, n *tandem.Node, res *tandem.NodeResult) error {
+	if spec := n.Test; spec.Name != "" && spec.Column != "" {
+		if err := r.checkColumn(ctx, n); err != nil {
+			return err
+		}
+	}
+	sql, err := r.compile(n, false, res)
+	if err != nil {
+		return err
+	}
+	failures, err := r.count(ctx, "(\n"+sql+"\n) dbt_internal_test")
+	if err != nil {
+		return err
+	}
+	res.Rows = failures
+	switch {
+	case failures == 0:
+		res.Status = tandem.StatusSuccess
+	case n.Test.Severity == "warn":
+		res.Status, res.Message = tandem.StatusWarn, fmt.Sprintf("%d failing rows (severity warn)", failures)
+	default:
+		res.Status, res.Message = tandem.StatusFail, fmt.Sprintf("%d failing rows", failures)
+	}
+	return nil
+}
+
+// checkColumn gives a test on a missing column a clear error.
+func (r *Runner) checkColumn(ctx context.Context, n *tandem.Node) error {
+	target := r.Project.Nodes[n.Test.Attached]
+	relation := r.Project.Relation(target)
+	if relation.Expr != "" || strings.ContainsAny(n.Test.Column, " ()'\"") {
+		return nil // an external source or an expression: let the query tell
+	}
+	cols, err := r.Warehouse.Columns(ctx, relation.Schema, relation.Name)
+	if err != nil {
+		return nil // the relation is missing; the query's error says so
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		if strings.EqualFold(c.Name, n.Test.Column) {
+			return nil
+		}
+		names[i] = c.Name
+	}
+	return tandem.FileErrorf(tandem.EINVALID, n.Path, n.Line, "test %s: column %q is not in %s (columns: %s)",
+		n.Test.Name, n.Test.Column, target.Name, strings.Join(names, ", "))
+}

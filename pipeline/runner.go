@@ -1,0 +1,353 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/project"
+)
+
+// Runner runs selected nodes of one project.
+type Runner struct {
+	Project   *project.Project
+	Warehouse tandem.Warehouse
+	Meta      tandem.MetaStore
+
+	Threads      int
+	FullRefresh  bool
+	Vars         map[string]any // extra vars for this run (backfill intervals)
+	KeepVersions int
+	Attempts     int           // per node, including the first
+	Backoff      time.Duration // before the second attempt; doubles after
+	Clock        tandem.Clock
+	// Progress, when set, is told about every node as it starts and ends.
+	Progress Progress
+}
+
+// Progress receives events of a run; calls are serialized.
+type Progress interface {
+	Planned(run *tandem.Run, total int)
+	Started(n *tandem.Node)
+	Finished(n *tandem.Node, res *tandem.NodeResult, done, total int)
+}
+
+// NewRunner returns a runner with the project's settings.
+func NewRunner(p *project.Project, w tandem.Warehouse, m tandem.MetaStore) *Runner {
+	return &Runner{
+		Project: p, Warehouse: w, Meta: m,
+		Threads: p.Target.Threads, KeepVersions: p.Settings.KeepVersions,
+		Attempts: p.Settings.Retries.Attempts, Backoff: p.Settings.Retries.Backoff,
+		Clock: time.Now,
+	}
+}
+
+// NewRunID returns a sortable, unique run id.
+func NewRunID(now time.Time) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return now.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+}
+
+// Run executes ids (in any order; the DAG decides) as one recorded run.
+// It returns the run with every node's result; the error is non-nil only
+// when the run could not be carried out at all (the store failed, ctx was
+// cancelled). Failed nodes are reported in the run, not as an error.
+func (r *Runner) Run(ctx context.Context, run *tandem.Run, ids []string) (*tandem.Run, error) {
+	p := r.Project
+	if run.ID == "" {
+		run.ID = NewRunID(r.Clock())
+	}
+	run.Status, run.StartedAt = tandem.StatusRunning, r.Clock()
+	if err := r.Meta.CreateRun(ctx, run); err != nil {
+		return nil, fmt.Errorf("record run: %w", err)
+	}
+	// Sources and ephemeral models have nothing to run.
+	var plan []string
+	for _, id := range ids {
+		n := p.Nodes[id]
+		if n.Kind == tandem.KindSource || n.Materialized == tandem.Ephemeral {
+			continue
+		}
+		plan = append(plan, id)
+	}
+	deps := r.edges(plan)
+	if r.Progress != nil {
+		r.Progress.Planned(run, len(plan))
+	}
+
+	threads := max(r.Threads, 1)
+	var (
+		mu       sync.Mutex
+		results  = map[string]*tandem.NodeResult{}
+		waiting  = map[string]int{}
+		children = map[string][]string{}
+		ready    []string
+		done     int
+		storeErr error
+	)
+	for _, id := range plan {
+		waiting[id] = len(deps[id])
+		for _, d := range deps[id] {
+			children[d] = append(children[d], id)
+		}
+		if len(deps[id]) == 0 {
+			ready = append(ready, id)
+		}
+	}
+	work := make(chan string)
+	finished := make(chan *tandem.NodeResult)
+	var wg sync.WaitGroup
+	for i := 0; i < threads; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				n := p.Nodes[id]
+				if r.Progress != nil {
+					mu.Lock()
+					r.Progress.Started(n)
+					mu.Unlock()
+				}
+				finished <- r.runNode(ctx, run, n)
+			}
+		}()
+	}
+	record := func(res *tandem.NodeResult) {
+		results[res.Node] = res
+		done++
+		if err := r.Meta.SaveNodeResult(context.WithoutCancel(ctx), run.ID, res); err != nil && storeErr == nil {
+			storeErr = err
+		}
+		if r.Progress != nil {
+			mu.Lock()
+			r.Progress.Finished(p.Nodes[res.Node], res, done, len(plan))
+			mu.Unlock()
+		}
+	}
+	// skip marks every waiting descendant of a failed node as skipped.
+	var skip func(id, because string)
+	skip = func(id, because string) {
+		for _, c := range children[id] {
+			if _, seen := results[c]; seen {
+				continue
+			}
+			record(&tandem.NodeResult{Node: c, Kind: p.Nodes[c].Kind, Status: tandem.StatusSkipped,
+				Message: "skipped: upstream " + because + " failed"})
+			skip(c, because)
+		}
+	}
+	inFlight := 0
+	for done < len(plan) {
+		var send chan string
+		var next string
+		if len(ready) > 0 && ctx.Err() == nil {
+			send, next = work, ready[0]
+		}
+		if send == nil && inFlight == 0 {
+			// Cancelled: everything not started is skipped.
+			for _, id := range plan {
+				if _, ok := results[id]; !ok {
+					record(&tandem.NodeResult{Node: id, Kind: p.Nodes[id].Kind, Status: tandem.StatusSkipped, Message: "skipped: run cancelled"})
+				}
+			}
+			break
+		}
+		select {
+		case send <- next:
+			ready = ready[1:]
+			inFlight++
+		case res := <-finished:
+			inFlight--
+			record(res)
+			if blocks(res) {
+				skip(res.Node, p.Nodes[res.Node].Name)
+			}
+			for _, c := range children[res.Node] {
+				if _, skipped := results[c]; skipped {
+					continue
+				}
+				if waiting[c]--; waiting[c] == 0 {
+					ready = append(ready, c)
+				}
+			}
+		}
+	}
+	close(work)
+	wg.Wait()
+
+	run.Status = tandem.StatusSuccess
+	run.Nodes = run.Nodes[:0]
+	for _, id := range plan {
+		res := results[id]
+		run.Nodes = append(run.Nodes, res)
+		switch res.Status {
+		case tandem.StatusError, tandem.StatusFail, tandem.StatusSkipped:
+			run.Status = tandem.StatusError
+		}
+	}
+	run.EndedAt = r.Clock()
+	if err := r.Meta.FinishRun(context.WithoutCancel(ctx), run); err != nil && storeErr == nil {
+		storeErr = err
+	}
+	if storeErr != nil {
+		return run, fmt.Errorf("record run %s: %w", run.ID, storeErr)
+	}
+	if ctx.Err() != nil {
+		return run, ctx.Err()
+	}
+	return run, nil
+}
+
+// blocks reports whether a result stops the nodes downstream of it.
+func blocks(res *tandem.NodeResult) bool {
+	return res.Status == tandem.StatusError || res.Status == tandem.StatusFail
+}
+
+// edges returns, for each planned node, the planned nodes it waits for: its
+// DAG parents, and the tests of its parents, so that a failing
+// error-severity test stops what is built on the data it rejected.
+func (r *Runner) edges(plan []string) map[string][]string {
+	p := r.Project
+	in := map[string]bool{}
+	for _, id := range plan {
+		in[id] = true
+	}
+	testsOf := map[string][]string{}
+	for _, id := range plan {
+		if n := p.Nodes[id]; n.Kind == tandem.KindTest {
+			for _, d := range n.DependsOn {
+				testsOf[d] = append(testsOf[d], id)
+			}
+		}
+	}
+	out := map[string][]string{}
+	for _, id := range plan {
+		n := p.Nodes[id]
+		seen := map[string]bool{}
+		add := func(d string) {
+			if in[d] && !seen[d] && d != id {
+				seen[d] = true
+				out[id] = append(out[id], d)
+			}
+		}
+		var walk func(d string, depth int)
+		// Parents outside the plan (not selected) are looked through, so
+		// order is kept among selected nodes.
+		walk = func(d string, depth int) {
+			if in[d] || depth > 64 {
+				add(d)
+				return
+			}
+			for _, dd := range p.Nodes[d].DependsOn {
+				walk(dd, depth+1)
+			}
+		}
+		for _, d := range n.DependsOn {
+			walk(d, 0)
+			if n.Kind == tandem.KindTest {
+				continue
+			}
+			for _, t := range testsOf[d] {
+				if !r.reaches(id, t) {
+					add(t)
+				}
+			}
+		}
+		sort.Strings(out[id])
+	}
+	return out
+}
+
+// reaches reports whether node to depends, directly or not, on from.
+func (r *Runner) reaches(from, to string) bool {
+	seen := map[string]bool{}
+	stack := []string{to}
+	for len(stack) > 0 {
+		cur := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if cur == from {
+			return true
+		}
+		for _, d := range r.Project.Nodes[cur].DependsOn {
+			if !seen[d] {
+				seen[d] = true
+				stack = append(stack, d)
+			}
+		}
+	}
+	return false
+}
+
+// runNode runs one node with retries on transient errors.
+func (r *Runner) runNode(ctx context.Context, run *tandem.Run, n *tandem.Node) *tandem.NodeResult {
+	res := &tandem.NodeResult{Node: n.ID, Kind: n.Kind, StartedAt: r.Clock()}
+	start := time.Now()
+	backoff := r.Backoff
+	attempts := max(r.Attempts, 1)
+	for a := 1; ; a++ {
+		res.Attempts = a
+		res.Status, res.Message = "", ""
+		err := r.execute(ctx, run, n, res)
+		if err == nil {
+			if res.Status == "" {
+				res.Status = tandem.StatusSuccess
+			}
+			break
+		}
+		res.Status, res.Message = tandem.StatusError, located(n, err)
+		if a >= attempts || !transient(err) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+		}
+		backoff *= 2
+	}
+	res.Duration = time.Since(start)
+	return res
+}
+
+func transient(err error) bool {
+	var t interface{ Transient() bool }
+	return errors.As(err, &t) && t.Transient()
+}
+
+// located prefixes an error with the node's file unless it already names one.
+func located(n *tandem.Node, err error) string {
+	var te *tandem.Error
+	if errors.As(err, &te) && te.File != "" {
+		return te.Error()
+	}
+	loc := n.Path
+	if n.Line > 1 {
+		loc = fmt.Sprintf("%s:%d", n.Path, n.Line)
+	}
+	return loc + ": " + strings.TrimSpace(err.Error())
+}
+
+func (r *Runner) execute(ctx context.Context, run *tandem.Run, n *tandem.Node, res *tandem.NodeResult) error {
+	switch n.Kind {
+	case tandem.KindSeed:
+		return r.seed(ctx, run, n, res)
+	case tandem.KindTest:
+		return r.test(ctx, n, res)
+	}
+	switch n.Materialized {
+	case tandem.View:
+		return r.view(ctx, n, res)
+	case tandem.Table:
+		return r.table(ctx, run, n, res)
+	case tandem.Incremental:
+		return r.incremental(ctx, run, n, res)
+	}
+	return fmt.Errorf("materialization %q cannot run", n.Materialized)
+}

@@ -1,0 +1,62 @@
+package tandem
+
+import (
+	"context"
+	"time"
+)
+
+// Warehouse is where pipelines build tables and views. The embedded default
+// is a DuckDB file (duckdb/); PostgreSQL can follow.
+//
+// SQL passed in is in the warehouse's dialect; callers quote identifiers with
+// QuoteIdent.
+type Warehouse interface {
+	// Exec runs statements and returns the rows affected by the last one.
+	Exec(ctx context.Context, sql string) (int64, error)
+	// Query runs a query and returns at most limit rows (all when limit <= 0).
+	Query(ctx context.Context, sql string, limit int) (*Rows, error)
+	// Tx runs fn in one transaction: every statement or none is visible.
+	Tx(ctx context.Context, fn func(tx Execer) error) error
+	// Columns returns the columns of a relation, or an ENOTFOUND error.
+	Columns(ctx context.Context, schema, name string) ([]Column, error)
+	// RelationKind returns "table", "view" or "" when it does not exist.
+	RelationKind(ctx context.Context, schema, name string) (string, error)
+	Close() error
+}
+
+// Execer runs statements inside a transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string) (int64, error)
+}
+
+// Rows is a materialized query result.
+type Rows struct {
+	Columns []Column `json:"columns"`
+	Rows    [][]any  `json:"rows"`
+}
+
+// MetaStore keeps the history of the platform: runs, node results and the
+// versions of published tables. The embedded default is SQLite (sqlite/).
+type MetaStore interface {
+	// CreateRun stores a new run; r.ID must be set.
+	CreateRun(ctx context.Context, r *Run) error
+	// SaveNodeResult stores or replaces the result of one node of a run.
+	SaveNodeResult(ctx context.Context, runID string, res *NodeResult) error
+	// FinishRun stores the final status and end time of a run.
+	FinishRun(ctx context.Context, r *Run) error
+	// FindRun returns one run with its node results, or ENOTFOUND.
+	FindRun(ctx context.Context, id string) (*Run, error)
+	// FindRuns returns the latest runs first, without node results.
+	FindRuns(ctx context.Context, limit int) ([]*Run, error)
+
+	// AddTableVersion records a kept version of a table.
+	AddTableVersion(ctx context.Context, v *TableVersion) error
+	// TableVersions returns the kept versions of a node, newest first.
+	TableVersions(ctx context.Context, node string) ([]*TableVersion, error)
+	// DeleteTableVersion forgets a version (after its table was dropped).
+	DeleteTableVersion(ctx context.Context, node string, version int) error
+	Close() error
+}
+
+// Clock is injected wherever time matters, so tests control it.
+type Clock func() time.Time

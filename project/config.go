@@ -1,0 +1,186 @@
+package project
+
+import "time"
+
+// dbtProject is dbt_project.yml. Every top-level key dbt documents is known,
+// so a typo is caught; keys Tandem ignores are listed as such.
+type dbtProject struct {
+	Name           string         `yaml:"name"`
+	Version        any            `yaml:"version"`
+	ConfigVersion  int            `yaml:"config-version"`
+	Profile        string         `yaml:"profile"`
+	ModelPaths     []string       `yaml:"model-paths"`
+	SourcePaths    []string       `yaml:"source-paths"` // dbt < 1.0 name of model-paths
+	SeedPaths      []string       `yaml:"seed-paths"`
+	DataPaths      []string       `yaml:"data-paths"` // dbt < 1.0 name of seed-paths
+	TestPaths      []string       `yaml:"test-paths"`
+	MacroPaths     []string       `yaml:"macro-paths"`
+	DocsPaths      []string       `yaml:"docs-paths"`
+	AnalysisPaths  []string       `yaml:"analysis-paths"`
+	SnapshotPaths  []string       `yaml:"snapshot-paths"`
+	AssetPaths     []string       `yaml:"asset-paths"`
+	TargetPath     string         `yaml:"target-path"`
+	LogPath        string         `yaml:"log-path"`
+	PackagesPath   string         `yaml:"packages-install-path"`
+	CleanTargets   []string       `yaml:"clean-targets"`
+	RequireDBT     any            `yaml:"require-dbt-version"`
+	Models         map[string]any `yaml:"models"`
+	Seeds          map[string]any `yaml:"seeds"`
+	Tests          map[string]any `yaml:"tests"`
+	DataTests      map[string]any `yaml:"data_tests"`
+	Sources        map[string]any `yaml:"sources"`
+	Snapshots      map[string]any `yaml:"snapshots"`
+	Vars           map[string]any `yaml:"vars"`
+	OnRunStart     any            `yaml:"on-run-start"`
+	OnRunEnd       any            `yaml:"on-run-end"`
+	Quoting        map[string]any `yaml:"quoting"`
+	Flags          map[string]any `yaml:"flags"`
+	Dispatch       any            `yaml:"dispatch"`
+	QueryComment   any            `yaml:"query-comment"`
+	Metrics        any            `yaml:"metrics"`
+	Exposures      any            `yaml:"exposures"`
+	SemanticModels any            `yaml:"semantic-models"`
+	SavedQueries   any            `yaml:"saved-queries"`
+	RestrictAccess any            `yaml:"restrict-access"`
+	UnitTests      any            `yaml:"unit_tests"`
+	Analyses       any            `yaml:"analyses"`
+}
+
+// profiles is profiles.yml: profile name -> targets.
+type profile struct {
+	Target  string            `yaml:"target"`
+	Outputs map[string]output `yaml:"outputs"`
+}
+
+type output struct {
+	Type         string         `yaml:"type"`
+	Path         string         `yaml:"path"`
+	Schema       string         `yaml:"schema"`
+	Database     string         `yaml:"database"`
+	Threads      int            `yaml:"threads"`
+	Extensions   []any          `yaml:"extensions"`
+	Settings     map[string]any `yaml:"settings"`
+	Attach       []any          `yaml:"attach"`
+	Plugins      []any          `yaml:"plugins"`
+	Filesystem   []any          `yaml:"filesystems"`
+	ExternalRoot string         `yaml:"external_root"`
+	Retries      any            `yaml:"retries"`
+	ModuleP      any            `yaml:"module_paths"`
+	Secrets      []any          `yaml:"secrets"`
+	DisableTx    bool           `yaml:"disable_transactions"`
+	KeepOpen     bool           `yaml:"keep_open"`
+}
+
+// Settings is tandem.yaml: what Tandem needs beyond dbt. Every field has a
+// default, so the file is optional.
+type Settings struct {
+	Warehouse struct {
+		Path string `yaml:"path"` // DuckDB file; overrides profiles.yml
+	} `yaml:"warehouse"`
+	Metastore struct {
+		Path string `yaml:"path"` // SQLite file
+	} `yaml:"metastore"`
+	Threads      int    `yaml:"threads"`
+	KeepVersions int    `yaml:"keep_versions"` // earlier versions of each table kept for rollback
+	Owner        string `yaml:"owner"`         // default owner of every node
+	Retries      struct {
+		Attempts int           `yaml:"attempts"` // per node, including the first
+		Backoff  time.Duration `yaml:"backoff"`  // doubled after each attempt
+	} `yaml:"retries"`
+	Schedules []any          `yaml:"schedules"` // read by tandem serve
+	Serve     map[string]any `yaml:"serve"`     // read by tandem serve
+}
+
+func defaultSettings() Settings {
+	var s Settings
+	s.Warehouse.Path = "target/warehouse.duckdb"
+	s.Metastore.Path = "target/tandem.db"
+	s.Threads = 4
+	s.KeepVersions = 3
+	s.Retries.Attempts = 3
+	s.Retries.Backoff = 200 * time.Millisecond
+	return s
+}
+
+// schemaFile is a models/**/*.yml properties file.
+type schemaFile struct {
+	Version        any              `yaml:"version"`
+	Models         []modelProps     `yaml:"models"`
+	Seeds          []modelProps     `yaml:"seeds"`
+	Sources        []sourceProps    `yaml:"sources"`
+	Macros         []map[string]any `yaml:"macros"`
+	Exposures      []map[string]any `yaml:"exposures"`
+	Metrics        []map[string]any `yaml:"metrics"`
+	Snapshots      []map[string]any `yaml:"snapshots"`
+	Analyses       []map[string]any `yaml:"analyses"`
+	SemanticModels []map[string]any `yaml:"semantic_models"`
+	SavedQueries   []map[string]any `yaml:"saved_queries"`
+	UnitTests      []map[string]any `yaml:"unit_tests"`
+	Groups         []map[string]any `yaml:"groups"`
+	DataTests      []map[string]any `yaml:"data_tests"`
+}
+
+type modelProps struct {
+	Name        string         `yaml:"name"`
+	Description string         `yaml:"description"`
+	Config      map[string]any `yaml:"config"`
+	Columns     []columnProps  `yaml:"columns"`
+	Tests       []any          `yaml:"tests"`
+	DataTests   []any          `yaml:"data_tests"`
+	Meta        map[string]any `yaml:"meta"`
+	Docs        map[string]any `yaml:"docs"`
+	Access      string         `yaml:"access"`
+	Group       string         `yaml:"group"`
+	Latest      any            `yaml:"latest_version"`
+	Versions    []any          `yaml:"versions"`
+	Constraints []any          `yaml:"constraints"`
+	Deprecation any            `yaml:"deprecation_date"`
+	Tags        []string       `yaml:"tags"`
+}
+
+type columnProps struct {
+	Name        string         `yaml:"name"`
+	Description string         `yaml:"description"`
+	DataType    string         `yaml:"data_type"`
+	Tests       []any          `yaml:"tests"`
+	DataTests   []any          `yaml:"data_tests"`
+	Meta        map[string]any `yaml:"meta"`
+	Quote       bool           `yaml:"quote"`
+	Tags        []string       `yaml:"tags"`
+	Constraints []any          `yaml:"constraints"`
+	Policy      any            `yaml:"policy_tags"`
+	Granularity any            `yaml:"granularity"`
+	Config      map[string]any `yaml:"config"`
+}
+
+type sourceProps struct {
+	Name          string         `yaml:"name"`
+	Description   string         `yaml:"description"`
+	Schema        string         `yaml:"schema"`
+	Database      string         `yaml:"database"`
+	Loader        string         `yaml:"loader"`
+	LoadedAtField string         `yaml:"loaded_at_field"`
+	Freshness     any            `yaml:"freshness"`
+	Meta          map[string]any `yaml:"meta"`
+	Config        map[string]any `yaml:"config"`
+	Tags          []string       `yaml:"tags"`
+	Quoting       any            `yaml:"quoting"`
+	Overrides     string         `yaml:"overrides"`
+	Tables        []sourceTable  `yaml:"tables"`
+}
+
+type sourceTable struct {
+	Name             string         `yaml:"name"`
+	Identifier       string         `yaml:"identifier"`
+	Description      string         `yaml:"description"`
+	Columns          []columnProps  `yaml:"columns"`
+	Tests            []any          `yaml:"tests"`
+	DataTests        []any          `yaml:"data_tests"`
+	Meta             map[string]any `yaml:"meta"`
+	Config           map[string]any `yaml:"config"`
+	Tags             []string       `yaml:"tags"`
+	LoadedAtField    string         `yaml:"loaded_at_field"`
+	Freshness        any            `yaml:"freshness"`
+	ExternalLocation string         `yaml:"external_location"`
+	Quoting          any            `yaml:"quoting"`
+}

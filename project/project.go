@@ -1,0 +1,614 @@
+// Package project loads a Tandem project: a dbt project folder (read
+// unchanged) plus Tandem's optional tandem.yaml. It validates every file,
+// renders Jinja, and builds the DAG of models, seeds, sources and tests.
+//
+// It never touches the warehouse: compiling a node needs only the answers to
+// a few questions (does the relation exist?) that the caller passes in.
+package project
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/nikolalohinski/gonja/v2/nodes"
+	"gopkg.in/yaml.v3"
+
+	"github.com/tandem-data/tandem"
+)
+
+// Project is a loaded, validated project.
+type Project struct {
+	Dir      string
+	Name     string
+	Settings Settings
+	Target   Target
+	Vars     map[string]any
+	Nodes    map[string]*tandem.Node
+	Order    []string            // every node ID, upstream before downstream
+	Children map[string][]string // node ID -> IDs that depend on it
+	Docs     map[string]string   // {% docs %} blocks by name
+	Warnings []string
+
+	cliVars   map[string]any
+	macros    map[string]*nodes.Macro
+	templates map[string]*Template // node ID -> parsed SQL template
+	byName    map[string]string    // model or seed name -> ID
+	sources   map[string]string    // "source.table" -> ID
+	disabled  map[string]string    // disabled model name -> file
+}
+
+// Target is where the project is built.
+type Target struct {
+	Name     string
+	Path     string // DuckDB file, absolute
+	Schema   string // default schema
+	Threads  int
+	Settings map[string]any
+}
+
+// Options change how a project is loaded.
+type Options struct {
+	Vars   map[string]any // --vars
+	Target string         // profiles.yml target; its default when empty
+}
+
+// Load reads and validates the project in dir.
+func Load(dir string, opts Options) (*Project, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	p := &Project{
+		Dir: abs, Settings: defaultSettings(), Nodes: map[string]*tandem.Node{},
+		Docs: map[string]string{}, cliVars: opts.Vars, macros: map[string]*nodes.Macro{},
+		templates: map[string]*Template{}, byName: map[string]string{}, sources: map[string]string{},
+		disabled: map[string]string{},
+	}
+	var dp dbtProject
+	src, err := os.ReadFile(filepath.Join(abs, "dbt_project.yml"))
+	if os.IsNotExist(err) {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "%s has no dbt_project.yml: is it a project folder? Create one with `tandem init DIR` or pass --project-dir", dir)
+	} else if err != nil {
+		return nil, err
+	}
+	if _, err := decodeStrict("dbt_project.yml", src, &dp); err != nil {
+		return nil, err
+	}
+	if dp.Name == "" {
+		return nil, tandem.FileErrorf(tandem.EINVALID, "dbt_project.yml", 1, "missing required key \"name\"")
+	}
+	p.Name = dp.Name
+	if err := p.loadSettings(); err != nil {
+		return nil, err
+	}
+	if err := p.loadProfile(dp.Profile, opts.Target); err != nil {
+		return nil, err
+	}
+	p.Vars = map[string]any{}
+	for k, v := range dp.Vars {
+		if sub, ok := v.(map[string]any); ok && k == p.Name {
+			for k2, v2 := range sub {
+				p.Vars[k2] = v2
+			}
+			continue
+		}
+		p.Vars[k] = v
+	}
+	for k, v := range opts.Vars {
+		p.Vars[k] = v
+	}
+
+	paths := func(given []string, old []string, def string) []string {
+		if len(given) > 0 {
+			return given
+		}
+		if len(old) > 0 {
+			return old
+		}
+		return []string{def}
+	}
+	modelPaths := paths(dp.ModelPaths, dp.SourcePaths, "models")
+	seedPaths := paths(dp.SeedPaths, dp.DataPaths, "seeds")
+	testPaths := paths(dp.TestPaths, nil, "tests")
+	macroPaths := paths(dp.MacroPaths, nil, "macros")
+	docsPaths := paths(dp.DocsPaths, nil, "")
+
+	// Macros first: models and generic tests call them.
+	for _, d := range macroPaths {
+		if err := p.walk(d, ".sql", p.loadMacroFile); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range testPaths {
+		if err := p.walk(filepath.Join(d, "generic"), ".sql", p.loadMacroFile); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range append(append([]string{}, modelPaths...), docsPaths...) {
+		if d == "" {
+			continue
+		}
+		if err := p.walk(d, ".md", p.loadDocsFile); err != nil {
+			return nil, err
+		}
+	}
+	var ymls []string
+	for _, d := range modelPaths {
+		if err := p.walk(d, ".sql", func(rel string, b []byte) error { return p.addModel(rel, d, b, dp.Models) }); err != nil {
+			return nil, err
+		}
+		if err := p.walk(d, ".py", func(rel string, b []byte) error {
+			return tandem.FileErrorf(tandem.EINVALID, rel, 1, "Python models are not supported by Tandem; rewrite it as a SQL model or move it out of %s", d)
+		}); err != nil {
+			return nil, err
+		}
+		for _, ext := range []string{".yml", ".yaml"} {
+			if err := p.walk(d, ext, func(rel string, _ []byte) error { ymls = append(ymls, rel); return nil }); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, d := range seedPaths {
+		if err := p.walk(d, ".csv", func(rel string, b []byte) error { return p.addSeed(rel, d, dp.Seeds) }); err != nil {
+			return nil, err
+		}
+		for _, ext := range []string{".yml", ".yaml"} {
+			if err := p.walk(d, ext, func(rel string, _ []byte) error { ymls = append(ymls, rel); return nil }); err != nil {
+				return nil, err
+			}
+		}
+	}
+	sort.Strings(ymls)
+	// Sources must exist before models render; properties apply to nodes
+	// already found. So: read every yml, add sources, then apply the rest.
+	files := make([]*schemaDoc, 0, len(ymls))
+	for _, rel := range ymls {
+		b, err := os.ReadFile(filepath.Join(p.Dir, rel))
+		if err != nil {
+			return nil, err
+		}
+		var sf schemaFile
+		root, err := decodeStrict(rel, b, &sf)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, &schemaDoc{rel: rel, f: &sf, root: root})
+		if err := p.addSources(rel, &sf, root); err != nil {
+			return nil, err
+		}
+	}
+	for _, sd := range files {
+		if err := p.applyProperties(sd); err != nil {
+			return nil, err
+		}
+	}
+	// Render every model once to find its refs and its config() call.
+	ids := p.sortedIDs(tandem.KindModel)
+	for _, id := range ids {
+		if err := p.parseModel(p.Nodes[id]); err != nil {
+			return nil, err
+		}
+	}
+	// config(enabled=false) in a file removes the model.
+	for _, id := range ids {
+		if n := p.Nodes[id]; !n.Enabled {
+			delete(p.Nodes, id)
+			delete(p.byName, n.Name)
+			p.disabled[n.Name] = n.Path
+		}
+	}
+	for _, id := range ids {
+		if n, ok := p.Nodes[id]; ok {
+			if err := p.checkRefs(n); err != nil {
+				return nil, err
+			}
+		}
+	}
+	// Tests defined in yml, then singular tests.
+	for _, sd := range files {
+		if err := p.addSchemaTests(sd, dp.Tests, dp.DataTests); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range testPaths {
+		if err := p.walk(d, ".sql", func(rel string, b []byte) error {
+			if strings.HasPrefix(rel, filepath.Join(d, "generic")+string(filepath.Separator)) {
+				return nil
+			}
+			return p.addSingularTest(rel, d, b, dp.Tests, dp.DataTests)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.buildGraph(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+type schemaDoc struct {
+	rel  string
+	f    *schemaFile
+	root *yaml.Node
+}
+
+// walk calls fn for each file under dir (relative to the project) with ext.
+func (p *Project) walk(dir, ext string, fn func(rel string, b []byte) error) error {
+	root := filepath.Join(p.Dir, dir)
+	if _, err := os.Stat(root); os.IsNotExist(err) {
+		return nil
+	}
+	var files []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != root && strings.HasPrefix(d.Name(), ".") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(d.Name(), ext) {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	for _, path := range files {
+		rel, _ := filepath.Rel(p.Dir, path)
+		var b []byte
+		if ext != ".csv" { // seeds are read when they are loaded
+			if b, err = os.ReadFile(path); err != nil {
+				return err
+			}
+		}
+		if err := fn(rel, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Project) loadSettings() error {
+	b, err := os.ReadFile(filepath.Join(p.Dir, "tandem.yaml"))
+	if os.IsNotExist(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	b = []byte(os.ExpandEnv(string(b)))
+	if _, err := decodeStrict("tandem.yaml", b, &p.Settings); err != nil {
+		return err
+	}
+	switch {
+	case p.Settings.KeepVersions < 0:
+		return tandem.FileErrorf(tandem.EINVALID, "tandem.yaml", 0, "keep_versions must be 0 or more, got %d", p.Settings.KeepVersions)
+	case p.Settings.Threads < 1:
+		return tandem.FileErrorf(tandem.EINVALID, "tandem.yaml", 0, "threads must be 1 or more, got %d", p.Settings.Threads)
+	case p.Settings.Retries.Attempts < 1:
+		return tandem.FileErrorf(tandem.EINVALID, "tandem.yaml", 0, "retries.attempts must be 1 or more (1 means no retry), got %d", p.Settings.Retries.Attempts)
+	}
+	return nil
+}
+
+// loadProfile finds profiles.yml in the project, $DBT_PROFILES_DIR or ~/.dbt.
+// Without one, the project builds into tandem.yaml's warehouse path.
+func (p *Project) loadProfile(name, target string) error {
+	p.Target = Target{Name: "dev", Schema: "main", Threads: p.Settings.Threads, Path: p.abs(p.Settings.Warehouse.Path)}
+	var file string
+	for _, d := range []string{p.Dir, os.Getenv("DBT_PROFILES_DIR"), filepath.Join(os.Getenv("HOME"), ".dbt")} {
+		if d == "" {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(d, "profiles.yml")); err == nil {
+			file = filepath.Join(d, "profiles.yml")
+			break
+		}
+	}
+	if file == "" || name == "" {
+		return nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	b = []byte(expandEnvVarCalls(string(b)))
+	var profiles map[string]profile
+	rel := file
+	if r, err := filepath.Rel(p.Dir, file); err == nil && !strings.HasPrefix(r, "..") {
+		rel = r
+	}
+	if _, err := decodeStrict(rel, b, &profiles); err != nil {
+		return err
+	}
+	prof, ok := profiles[name]
+	if !ok {
+		return nil // a profile for another project; use Tandem's defaults
+	}
+	if target == "" {
+		target = prof.Target
+	}
+	out, ok := prof.Outputs[target]
+	if !ok {
+		return tandem.FileErrorf(tandem.EINVALID, rel, 0, "profile %q has no target %q", name, target)
+	}
+	if out.Type != "duckdb" {
+		return tandem.FileErrorf(tandem.EINVALID, rel, 0, "profile %q target %q has type %q; Tandem builds on DuckDB (type: duckdb)", name, target, out.Type)
+	}
+	p.Target.Name = target
+	if out.Schema != "" {
+		p.Target.Schema = out.Schema
+	}
+	if out.Threads > 0 {
+		p.Target.Threads = out.Threads
+	}
+	p.Target.Settings = out.Settings
+	// tandem.yaml wins when it names a path; otherwise the profile's path.
+	if out.Path != "" && out.Path != ":memory:" && !p.settingsNamePath() {
+		p.Target.Path = p.abs(out.Path)
+	}
+	return nil
+}
+
+func (p *Project) settingsNamePath() bool {
+	return p.Settings.Warehouse.Path != defaultSettings().Warehouse.Path
+}
+
+func (p *Project) abs(path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(p.Dir, path)
+}
+
+var reEnvVarCall = regexp.MustCompile(`\{\{\s*env_var\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]*)['"]\s*)?\)\s*\}\}`)
+
+// expandEnvVarCalls renders the {{ env_var('X', 'default') }} calls that
+// profiles.yml files commonly use.
+func expandEnvVarCalls(s string) string {
+	return reEnvVarCall.ReplaceAllStringFunc(s, func(m string) string {
+		sub := reEnvVarCall.FindStringSubmatch(m)
+		if v, ok := os.LookupEnv(sub[1]); ok {
+			return v
+		}
+		return sub[2]
+	})
+}
+
+var (
+	reTestTag    = regexp.MustCompile(`\{%(-?)\s*test\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(`)
+	reEndTestTag = regexp.MustCompile(`\{%(-?)\s*endtest\s*(-?)%\}`)
+	reDocsBlock  = regexp.MustCompile(`(?s)\{%-?\s*docs\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*enddocs\s*-?%\}`)
+)
+
+func (p *Project) loadMacroFile(rel string, b []byte) error {
+	src := string(b)
+	// {% test name(...) %} is dbt's spelling of a macro named test_name.
+	src = reTestTag.ReplaceAllString(src, "{%$1 macro test_$2(")
+	src = reEndTestTag.ReplaceAllString(src, "{%$1 endmacro $2%}")
+	t, err := parseTemplate(rel, 1, src)
+	if err != nil {
+		return err
+	}
+	for name, m := range t.tpl.Macros() {
+		if _, dup := p.macros[name]; dup {
+			return tandem.FileErrorf(tandem.EINVALID, rel, m.Location.Line, "macro %q is defined twice", name)
+		}
+		p.macros[name] = m
+	}
+	return nil
+}
+
+func (p *Project) loadDocsFile(rel string, b []byte) error {
+	for _, m := range reDocsBlock.FindAllSubmatch(b, -1) {
+		name := string(m[1])
+		if _, dup := p.Docs[name]; dup {
+			return tandem.FileErrorf(tandem.EINVALID, rel, 0, "docs block %q is defined twice", name)
+		}
+		p.Docs[name] = strings.TrimSpace(string(m[2]))
+	}
+	return nil
+}
+
+func (p *Project) addModel(rel, root string, b []byte, tree map[string]any) error {
+	name := strings.TrimSuffix(filepath.Base(rel), ".sql")
+	if err := p.claimName(name, rel); err != nil {
+		return err
+	}
+	t, err := parseTemplate(rel, 1, string(b))
+	if err != nil {
+		return err
+	}
+	n := &tandem.Node{
+		ID: "model." + p.Name + "." + name, Kind: tandem.KindModel, Name: name, Path: rel, Line: 1,
+		Materialized: tandem.View, Enabled: true, RawSQL: string(b), Config: map[string]any{},
+	}
+	applyConfig(n, folderConfig(tree, p.Name, root, rel))
+	p.Nodes[n.ID] = n
+	p.templates[n.ID] = t
+	p.byName[name] = n.ID
+	return nil
+}
+
+func (p *Project) addSeed(rel, root string, tree map[string]any) error {
+	name := strings.TrimSuffix(filepath.Base(rel), ".csv")
+	if err := p.claimName(name, rel); err != nil {
+		return err
+	}
+	n := &tandem.Node{
+		ID: "seed." + p.Name + "." + name, Kind: tandem.KindSeed, Name: name, Path: rel, Line: 1,
+		Materialized: tandem.SeedMat, Enabled: true, Config: map[string]any{},
+	}
+	applyConfig(n, folderConfig(tree, p.Name, root, rel))
+	n.Materialized = tandem.SeedMat
+	if !n.Enabled {
+		p.disabled[name] = rel
+		return nil
+	}
+	p.Nodes[n.ID] = n
+	p.byName[name] = n.ID
+	return nil
+}
+
+func (p *Project) claimName(name, rel string) error {
+	if id, dup := p.byName[name]; dup {
+		return tandem.FileErrorf(tandem.EINVALID, rel, 1, "two nodes are named %q: %s and %s; rename one (names must be unique across models and seeds)", name, p.Nodes[id].Path, rel)
+	}
+	return nil
+}
+
+func (p *Project) addSources(rel string, sf *schemaFile, root *yaml.Node) error {
+	lines := seqLines(root, "sources")
+	srcNodes := mapValue(root, "sources")
+	for i, s := range sf.Sources {
+		if s.Name == "" {
+			return tandem.FileErrorf(tandem.EINVALID, rel, lineAt(lines, i), "source without a name")
+		}
+		var tlines []int
+		if srcNodes != nil && i < len(srcNodes.Content) {
+			tlines = seqLines(srcNodes.Content[i], "tables")
+		}
+		for j, t := range s.Tables {
+			key := s.Name + "." + t.Name
+			if _, dup := p.sources[key]; dup {
+				return tandem.FileErrorf(tandem.EINVALID, rel, lineAt(tlines, j), "source %s is defined twice", key)
+			}
+			schema := s.Schema
+			if schema == "" {
+				schema = s.Name
+			}
+			ident := t.Identifier
+			if ident == "" {
+				ident = t.Name
+			}
+			n := &tandem.Node{
+				ID: "source." + p.Name + "." + key, Kind: tandem.KindSource, Name: key, Path: rel,
+				Line: lineAt(tlines, j), Description: p.describe(t.Description), Schema: schema, Alias: ident,
+				Enabled: true, Meta: mergeMaps(s.Meta, t.Meta), Tags: union(s.Tags, t.Tags),
+				Columns: columns(t.Columns, p), LoadedAtField: firstNonEmpty(t.LoadedAtField, s.LoadedAtField),
+				Config: mergeMaps(s.Config, t.Config),
+			}
+			if s.Description != "" && n.Description == "" {
+				n.Description = p.describe(s.Description)
+			}
+			n.Owner = ownerOf(n.Meta, n.Config)
+			loc := firstNonEmpty(t.ExternalLocation, str(t.Config["external_location"]), str(t.Meta["external_location"]),
+				str(s.Config["external_location"]), str(s.Meta["external_location"]))
+			if loc != "" {
+				loc = strings.ReplaceAll(loc, "{name}", t.Name)
+				loc = strings.ReplaceAll(loc, "{identifier}", ident)
+				if !strings.Contains(loc, "(") { // a bare path: let DuckDB pick the reader
+					loc = "'" + strings.ReplaceAll(loc, "'", "''") + "'"
+				}
+				n.ExternalLocation = loc
+			}
+			p.Nodes[n.ID] = n
+			p.sources[key] = n.ID
+		}
+	}
+	return nil
+}
+
+// applyProperties applies models: and seeds: entries of a yml file.
+func (p *Project) applyProperties(sd *schemaDoc) error {
+	for _, kind := range []string{"models", "seeds"} {
+		entries := sd.f.Models
+		if kind == "seeds" {
+			entries = sd.f.Seeds
+		}
+		lines := seqLines(sd.root, kind)
+		for i, m := range entries {
+			id, ok := p.byName[m.Name]
+			if !ok {
+				if _, off := p.disabled[m.Name]; !off {
+					p.Warnings = append(p.Warnings, fmt.Sprintf("%s:%d: properties for %q, but no %s of that name exists", sd.rel, lineAt(lines, i), m.Name, strings.TrimSuffix(kind, "s")))
+				}
+				continue
+			}
+			n := p.Nodes[id]
+			n.Line = lineAt(lines, i)
+			if n.Kind == tandem.KindSeed {
+				n.Line = 1 // errors in a seed point at the CSV
+			}
+			n.Description = p.describe(m.Description)
+			n.Columns = columns(m.Columns, p)
+			cfg := mergeMaps(m.Config, nil)
+			if m.Meta != nil {
+				cfg["meta"] = m.Meta
+			}
+			if len(m.Tags) > 0 {
+				cfg["tags"] = toAnySlice(m.Tags)
+			}
+			applyConfig(n, cfg)
+			if n.Kind == tandem.KindSeed {
+				n.Materialized = tandem.SeedMat
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Project) describe(s string) string {
+	if !strings.Contains(s, "{{") {
+		return s
+	}
+	out, err := renderDoc(s, p.Docs)
+	if err != nil {
+		return s
+	}
+	return out
+}
+
+var reDocCall = regexp.MustCompile(`\{\{\s*doc\(\s*['"]([^'"]+)['"]\s*\)\s*\}\}`)
+
+func renderDoc(s string, docs map[string]string) (string, error) {
+	var missing string
+	out := reDocCall.ReplaceAllStringFunc(s, func(m string) string {
+		name := reDocCall.FindStringSubmatch(m)[1]
+		if d, ok := docs[name]; ok {
+			return d
+		}
+		missing = name
+		return m
+	})
+	if missing != "" {
+		return s, fmt.Errorf("doc(%q): no docs block of that name", missing)
+	}
+	return out, nil
+}
+
+func columns(cs []columnProps, p *Project) []tandem.Column {
+	out := make([]tandem.Column, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, tandem.Column{Name: c.Name, Type: c.DataType, Description: p.describe(c.Description)})
+	}
+	return out
+}
+
+func (p *Project) sortedIDs(kind tandem.NodeKind) []string {
+	var ids []string
+	for id, n := range p.Nodes {
+		if n.Kind == kind {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// checkRefs makes sure a model depends on no disabled model.
+func (p *Project) checkRefs(n *tandem.Node) error {
+	for _, dep := range n.DependsOn {
+		if _, ok := p.Nodes[dep]; !ok {
+			name := dep[strings.LastIndex(dep, ".")+1:]
+			return tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "ref('%s'): that model is disabled (enabled: false in %s)", name, p.disabled[name])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,264 @@
+package project
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nikolalohinski/gonja/v2/exec"
+
+	"github.com/tandem-data/tandem"
+)
+
+// CompileContext answers what compiling a node needs from the warehouse.
+type CompileContext struct {
+	// Exists reports whether the node's relation exists as a table, which
+	// with an incremental model makes is_incremental() true.
+	Exists      bool
+	FullRefresh bool
+	// Interval, when set (backfills), reaches SQL as var('start'), var('end').
+	Vars map[string]any
+}
+
+// renderMode separates the parse render (find refs and config) from the
+// compile render (produce the SQL that runs).
+type renderMode int
+
+const (
+	parseMode renderMode = iota
+	compileMode
+)
+
+type renderCall struct {
+	p         *Project
+	n         *tandem.Node
+	mode      renderMode
+	cc        CompileContext
+	deps      []string
+	depSeen   map[string]bool
+	config    map[string]any
+	ctes      []string // ephemeral models referenced, in order
+	cteSeen   map[string]bool
+	startedAt time.Time
+}
+
+func (rc *renderCall) addDep(id string) {
+	if !rc.depSeen[id] {
+		rc.depSeen[id] = true
+		rc.deps = append(rc.deps, id)
+	}
+}
+
+// Relation returns the relation a node is built as.
+func (p *Project) Relation(n *tandem.Node) Relation {
+	switch n.Kind {
+	case tandem.KindSource:
+		if n.ExternalLocation != "" {
+			return Relation{Schema: n.Schema, Name: n.Alias, Expr: n.ExternalLocation}
+		}
+		return Relation{Schema: n.Schema, Name: n.Relation()}
+	}
+	return Relation{Schema: p.SchemaOf(n), Name: n.Relation()}
+}
+
+// SchemaOf applies dbt's default generate_schema_name: a custom schema is
+// appended to the target schema.
+func (p *Project) SchemaOf(n *tandem.Node) string {
+	if n.Schema == "" {
+		return p.Target.Schema
+	}
+	return p.Target.Schema + "_" + n.Schema
+}
+
+func (rc *renderCall) globals() map[string]any {
+	p, n := rc.p, rc.n
+	g := map[string]any{
+		"ref": func(args ...string) (any, error) {
+			if len(args) == 0 || len(args) > 2 {
+				return nil, userError("ref() takes a model name, or a package and a model name")
+			}
+			name := args[len(args)-1]
+			id, ok := p.byName[name]
+			if !ok {
+				if f, off := p.disabled[name]; off {
+					return nil, userError("ref('%s'): that model is disabled (enabled: false in %s)", name, f)
+				}
+				msg := fmt.Sprintf("ref('%s'): no model or seed named %q", name, name)
+				if near := nearest(name, keys(p.byName)); near != "" {
+					msg += fmt.Sprintf("; did you mean %q?", near)
+				}
+				return nil, userError("%s", msg)
+			}
+			rc.addDep(id)
+			dep := p.Nodes[id]
+			if dep.Materialized == tandem.Ephemeral && rc.mode == compileMode {
+				if !rc.cteSeen[id] {
+					rc.cteSeen[id] = true
+					rc.ctes = append(rc.ctes, id)
+				}
+				return Relation{Name: dep.Name, Expr: "__dbt__cte__" + dep.Name}, nil
+			}
+			return p.Relation(dep), nil
+		},
+		"source": func(src, table string) (any, error) {
+			id, ok := p.sources[src+"."+table]
+			if !ok {
+				msg := fmt.Sprintf("source('%s', '%s'): no such source table", src, table)
+				if near := nearest(src+"."+table, keys(p.sources)); near != "" {
+					msg += fmt.Sprintf("; did you mean %q?", near)
+				}
+				return nil, userError("%s; sources are declared under sources: in a models/*.yml file", msg)
+			}
+			rc.addDep(id)
+			return p.Relation(p.Nodes[id]), nil
+		},
+		"config": func(args *exec.VarArgs) string {
+			if rc.mode == parseMode {
+				for k, v := range args.KwArgs {
+					rc.config[k] = v.Interface()
+				}
+			}
+			return ""
+		},
+		"this": p.Relation(n),
+		"is_incremental": func() bool {
+			return rc.mode == compileMode && n.Materialized == tandem.Incremental && rc.cc.Exists && !rc.cc.FullRefresh
+		},
+		"var": func(name string, def ...any) (any, error) {
+			if v, ok := rc.cc.Vars[name]; ok {
+				return v, nil
+			}
+			if v, ok := p.Vars[name]; ok {
+				return v, nil
+			}
+			if len(def) > 0 {
+				return def[0], nil
+			}
+			if rc.mode == parseMode {
+				return "", nil // a var may only be given at run time (backfills)
+			}
+			return nil, userError("var('%s') is not set: add it under vars: in dbt_project.yml, pass --vars '{%s: ...}', or give a default: var('%s', ...)", name, name, name)
+		},
+		"env_var": envVar,
+		"doc": func(name string) (string, error) {
+			if d, ok := p.Docs[name]; ok {
+				return d, nil
+			}
+			return "", userError("doc('%s'): no {%% docs %s %%} block in the project", name, name)
+		},
+		"target": map[string]any{
+			"name": p.Target.Name, "schema": p.Target.Schema, "type": "duckdb", "threads": p.Target.Threads,
+			"database": "", "profile_name": p.Name, "path": p.Target.Path,
+		},
+		"execute":        rc.mode == compileMode,
+		"flags":          map[string]any{"FULL_REFRESH": rc.cc.FullRefresh},
+		"project_name":   p.Name,
+		"run_started_at": rc.startedAt.UTC().Format("2006-01-02 15:04:05.000000+00:00"),
+		"log":            func(args ...any) string { return "" },
+		"exceptions": map[string]any{
+			"raise_compiler_error": func(msg string) (string, error) { return "", userError("%s", msg) },
+			"warn":                 func(msg string) string { return "" },
+		},
+		"modules": map[string]any{},
+	}
+	return g
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// parseModel renders a model once to record its refs, sources and config().
+func (p *Project) parseModel(n *tandem.Node) error {
+	rc := &renderCall{p: p, n: n, mode: parseMode, depSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+	if _, err := p.templates[n.ID].Render(rc.globals(), p.macros); err != nil {
+		return err
+	}
+	applyConfig(n, rc.config)
+	n.DependsOn = rc.deps
+	if n.Materialized == tandem.Incremental && n.Strategy == "" {
+		n.Strategy = "append"
+		if len(n.UniqueKey) > 0 {
+			n.Strategy = "delete+insert"
+		}
+	}
+	switch n.Materialized {
+	case tandem.View, tandem.Table, tandem.Incremental, tandem.Ephemeral:
+	default:
+		return tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "materialized=%q is not one of view, table, incremental, ephemeral", n.Materialized)
+	}
+	switch n.Strategy {
+	case "", "append", "merge", "delete+insert":
+	default:
+		return tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "incremental_strategy=%q is not one of append, merge, delete+insert", n.Strategy)
+	}
+	if (n.Strategy == "merge" || n.Strategy == "delete+insert") && len(n.UniqueKey) == 0 {
+		return tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "incremental_strategy=%q needs a unique_key", n.Strategy)
+	}
+	return nil
+}
+
+var reLeadingWith = regexp.MustCompile(`(?is)^(\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*)with\s`)
+
+// Compile renders a model or test into the SQL that runs. Ephemeral models it
+// refers to are injected as CTEs, as dbt does.
+func (p *Project) Compile(id string, cc CompileContext) (string, error) {
+	n, ok := p.Nodes[id]
+	if !ok {
+		return "", tandem.Errorf(tandem.ENOTFOUND, "no node %s", id)
+	}
+	if n.Kind == tandem.KindTest && n.Test.Name != "" {
+		return p.compileGenericTest(n)
+	}
+	t, ok := p.templates[id]
+	if !ok {
+		return "", tandem.Errorf(tandem.EINVALID, "%s has no SQL to compile", id)
+	}
+	rc := &renderCall{p: p, n: n, mode: compileMode, cc: cc, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+	sql, err := t.Render(rc.globals(), p.macros)
+	if err != nil {
+		return "", err
+	}
+	if len(rc.ctes) == 0 {
+		return sql, nil
+	}
+	var ctes []string
+	for i := 0; i < len(rc.ctes); i++ { // ephemeral models may ref ephemeral models
+		dep := p.Nodes[rc.ctes[i]]
+		sub := &renderCall{p: p, n: dep, mode: compileMode, cc: CompileContext{Vars: cc.Vars}, depSeen: map[string]bool{}, cteSeen: rc.cteSeen, config: map[string]any{}, startedAt: rc.startedAt}
+		body, err := p.templates[dep.ID].Render(sub.globals(), p.macros)
+		if err != nil {
+			return "", err
+		}
+		rc.ctes = append(rc.ctes, sub.ctes...)
+		ctes = append(ctes, fmt.Sprintf("__dbt__cte__%s as (\n%s\n)", dep.Name, strings.TrimSpace(body)))
+	}
+	// Inner ephemeral models must be defined before the ones that use them.
+	for i, j := 0, len(ctes)-1; i < j; i, j = i+1, j-1 {
+		ctes[i], ctes[j] = ctes[j], ctes[i]
+	}
+	head := "with " + strings.Join(ctes, ",\n")
+	if loc := reLeadingWith.FindStringSubmatchIndex(sql); loc != nil {
+		return sql[:loc[3]] + head + ",\n" + sql[loc[1]:], nil
+	}
+	return head + "\n" + sql, nil
+}
+
+// CompileInline renders ad-hoc SQL (tandem show --inline) with the
+// project's refs, sources and macros.
+func (p *Project) CompileInline(sql string) (string, error) {
+	t, err := parseTemplate("--inline", 1, sql)
+	if err != nil {
+		return "", err
+	}
+	n := &tandem.Node{ID: "inline", Name: "inline", Path: "--inline", Materialized: tandem.View}
+	rc := &renderCall{p: p, n: n, mode: compileMode, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+	return t.Render(rc.globals(), p.macros)
+}

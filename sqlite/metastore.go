@@ -1,0 +1,183 @@
+// Package sqlite is the embedded MetaStore: run history and table versions
+// in one SQLite file (pure Go driver, no cgo).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	_ "embed"
+
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/tandem-data/tandem"
+)
+
+var _ tandem.MetaStore = (*MetaStore)(nil)
+
+//go:embed schema.sql
+var schema string
+
+// MetaStore is a SQLite database file.
+type MetaStore struct {
+	db *sql.DB
+}
+
+// Open opens or creates the store at path and applies the schema.
+func Open(path string) (*MetaStore, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	// WAL lets readers (tandem runs) work while a build writes; busy_timeout
+	// waits for a concurrent writer instead of failing.
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, tandem.Errorf(tandem.EUNAVAILABLE, "open metadata store %s: %v", path, err)
+	}
+	return &MetaStore{db: db}, nil
+}
+
+func (s *MetaStore) Close() error { return s.db.Close() }
+
+func ts(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func parseTS(s sql.NullString) time.Time {
+	if !s.Valid {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.RFC3339Nano, s.String)
+	return t
+}
+
+func (s *MetaStore) CreateRun(ctx context.Context, r *tandem.Run) error {
+	_, err := s.db.ExecContext(ctx, `insert into runs (id, command, args, started_by, status, started_at) values (?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Command, r.Args, r.StartedBy, string(r.Status), ts(r.StartedAt))
+	return err
+}
+
+func (s *MetaStore) SaveNodeResult(ctx context.Context, runID string, n *tandem.NodeResult) error {
+	_, err := s.db.ExecContext(ctx, `insert into node_results (run_id, node, kind, status, started_at, duration_ns, rows, attempts, message, compiled_sql)
+		values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		on conflict (run_id, node) do update set status = excluded.status, started_at = excluded.started_at,
+		duration_ns = excluded.duration_ns, rows = excluded.rows, attempts = excluded.attempts,
+		message = excluded.message, compiled_sql = excluded.compiled_sql`,
+		runID, n.Node, string(n.Kind), string(n.Status), ts(n.StartedAt), int64(n.Duration), n.Rows, n.Attempts, n.Message, n.CompiledSQL)
+	return err
+}
+
+func (s *MetaStore) FinishRun(ctx context.Context, r *tandem.Run) error {
+	res, err := s.db.ExecContext(ctx, `update runs set status = ?, ended_at = ? where id = ?`, string(r.Status), ts(r.EndedAt), r.ID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return tandem.Errorf(tandem.ENOTFOUND, "run %s not found", r.ID)
+	}
+	return nil
+}
+
+func (s *MetaStore) FindRun(ctx context.Context, id string) (*tandem.Run, error) {
+	runs, err := s.findRuns(ctx, `where id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) == 0 {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "run %s not found; list runs with `tandem runs`", id)
+	}
+	r := runs[0]
+	rows, err := s.db.QueryContext(ctx, `select node, kind, status, started_at, duration_ns, rows, attempts, message, compiled_sql
+		from node_results where run_id = ? order by seq`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n tandem.NodeResult
+		var kind, status string
+		var started sql.NullString
+		var dur int64
+		if err := rows.Scan(&n.Node, &kind, &status, &started, &dur, &n.Rows, &n.Attempts, &n.Message, &n.CompiledSQL); err != nil {
+			return nil, err
+		}
+		n.Kind, n.Status, n.StartedAt, n.Duration = tandem.NodeKind(kind), tandem.Status(status), parseTS(started), time.Duration(dur)
+		r.Nodes = append(r.Nodes, &n)
+	}
+	return r, rows.Err()
+}
+
+func (s *MetaStore) FindRuns(ctx context.Context, limit int) ([]*tandem.Run, error) {
+	if limit <= 0 {
+		limit = 20
+	}
+	return s.findRuns(ctx, `order by started_at desc, rowid desc limit ?`, limit)
+}
+
+func (s *MetaStore) findRuns(ctx context.Context, tail string, args ...any) ([]*tandem.Run, error) {
+	rows, err := s.db.QueryContext(ctx, `select id, command, args, started_by, status, started_at, ended_at from runs `+tail, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*tandem.Run
+	for rows.Next() {
+		var r tandem.Run
+		var status string
+		var started, ended sql.NullString
+		if err := rows.Scan(&r.ID, &r.Command, &r.Args, &r.StartedBy, &status, &started, &ended); err != nil {
+			return nil, err
+		}
+		r.Status, r.StartedAt, r.EndedAt = tandem.Status(status), parseTS(started), parseTS(ended)
+		out = append(out, &r)
+	}
+	return out, rows.Err()
+}
+
+func (s *MetaStore) AddTableVersion(ctx context.Context, v *tandem.TableVersion) error {
+	_, err := s.db.ExecContext(ctx, `insert into table_versions (node, relation, version, stored, run_id, created_at, rows) values (?, ?, ?, ?, ?, ?, ?)`,
+		v.Node, v.Relation, v.Version, v.Stored, v.RunID, ts(v.CreatedAt), v.Rows)
+	return err
+}
+
+func (s *MetaStore) TableVersions(ctx context.Context, node string) ([]*tandem.TableVersion, error) {
+	rows, err := s.db.QueryContext(ctx, `select node, relation, version, stored, run_id, created_at, rows from table_versions
+		where node = ? order by version desc`, node)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*tandem.TableVersion
+	for rows.Next() {
+		var v tandem.TableVersion
+		var created sql.NullString
+		if err := rows.Scan(&v.Node, &v.Relation, &v.Version, &v.Stored, &v.RunID, &created, &v.Rows); err != nil {
+			return nil, err
+		}
+		v.CreatedAt = parseTS(created)
+		out = append(out, &v)
+	}
+	return out, rows.Err()
+}
+
+func (s *MetaStore) DeleteTableVersion(ctx context.Context, node string, version int) error {
+	res, err := s.db.ExecContext(ctx, `delete from table_versions where node = ? and version = ?`, node, version)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return tandem.Errorf(tandem.ENOTFOUND, "version %d of %s not found", version, node)
+	}
+	return nil
+}
