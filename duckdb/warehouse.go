@@ -5,6 +5,7 @@ package duckdb
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"database/sql/driver"
 	"fmt"
 	"math/big"
@@ -207,11 +208,9 @@ func plain(v any) any {
 		}
 		return t.Format("2006-01-02 15:04:05.999999")
 	case duck.Decimal:
-		f, _ := new(big.Float).SetInt(t.Value).Float64()
-		for i := uint8(0); i < t.Scale; i++ {
-			f /= 10
-		}
-		return f
+		// Exact digits, not a float: money must print as it is stored.
+		den := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(t.Scale)), nil)
+		return json.Number(new(big.Rat).SetFrac(t.Value, den).FloatString(int(t.Scale)))
 	case *big.Int:
 		return t.String()
 	case duck.UUID:

@@ -73,6 +73,7 @@ var (
 	reLine      = regexp.MustCompile(`(?i)line[: ]+(\d+)`)
 	reNotCall   = regexp.MustCompile(`(?:^|[ :])([A-Za-z_][A-Za-z0-9_]*) is not callable`)
 	reUndefined = regexp.MustCompile(`Unable to evaluate name "([^"]+)"`)
+	rePosSuffix = regexp.MustCompile(`\s*\(Line: \d+ Col: \d+, near "[^"]*"\)`)
 	reParseErr  = regexp.MustCompile(`failed to parse template '(?s:.*)': `)
 )
 
@@ -85,13 +86,14 @@ func jinjaError(file string, base int, err error, known []string) error {
 	msg := err.Error()
 	// A user error raised by our own functions (ref to a missing model, a
 	// missing var) travels through gonja as text; keep the innermost part.
-	if i := strings.LastIndex(msg, userErrorMark); i >= 0 {
+	if i := strings.Index(msg, userErrorMark); i >= 0 {
 		msg = msg[i+len(userErrorMark):]
 		if j := strings.Index(msg, userErrorMark); j >= 0 {
 			msg = msg[:j]
 		}
 	} else {
 		msg = reParseErr.ReplaceAllString(msg, "")
+		msg = rePosSuffix.ReplaceAllString(msg, "")
 	}
 	line := 0
 	if m := reLine.FindAllStringSubmatch(err.Error(), -1); len(m) > 0 {

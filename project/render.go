@@ -117,7 +117,7 @@ func (rc *renderCall) globals() map[string]any {
 		"config": func(args *exec.VarArgs) string {
 			if rc.mode == parseMode {
 				for k, v := range args.KwArgs {
-					rc.config[k] = v.Interface()
+					rc.config[k] = v.ToGoSimpleType(false)
 				}
 			}
 			return ""
