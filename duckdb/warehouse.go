@@ -211,8 +211,8 @@ func plain(v any) any {
 		// Exact digits, not a float: money must print as it is stored.
 		den := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(t.Scale)), nil)
 		return json.Number(new(big.Rat).SetFrac(t.Value, den).FloatString(int(t.Scale)))
-	case *big.Int:
-		return t.String()
+	case *big.Int: // HUGEINT: sums of BIGINT
+		return json.Number(t.String())
 	case duck.UUID:
 		return t.String()
 	case duck.Interval:
