@@ -5,8 +5,8 @@ package duckdb
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"database/sql/driver"
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"os"

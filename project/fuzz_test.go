@@ -5,7 +5,8 @@ import (
 )
 
 // The loaders take user files; no input may panic them. Run with
-//   go test ./project -run '^$' -fuzz FuzzTemplate -fuzztime 3m
+//
+//	go test ./project -run '^$' -fuzz FuzzTemplate -fuzztime 3m
 func FuzzTemplate(f *testing.F) {
 	for _, s := range []string{
 		"select 1",
@@ -37,7 +38,7 @@ func FuzzTemplate(f *testing.F) {
 	})
 }
 
-//	go test ./project -run '^$' -fuzz FuzzSchemaYAML -fuzztime 3m
+// go test ./project -run '^$' -fuzz FuzzSchemaYAML -fuzztime 3m
 func FuzzSchemaYAML(f *testing.F) {
 	for _, s := range []string{
 		"version: 2\nmodels:\n  - name: a\n    columns:\n      - name: id\n        tests: [unique, {accepted_values: {values: [1]}}]\n",
@@ -57,7 +58,7 @@ func FuzzSchemaYAML(f *testing.F) {
 	})
 }
 
-//	go test ./project -run '^$' -fuzz FuzzSeed -fuzztime 1m
+// go test ./project -run '^$' -fuzz FuzzSeed -fuzztime 1m
 func FuzzSeed(f *testing.F) {
 	for _, s := range []string{"a,b\n1,2\n", "a\n\"x\n", "a,a\n", "\xff\n", "a,b\n1\n"} {
 		f.Add([]byte(s))
