@@ -12,8 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/nikolalohinski/gonja/v2/nodes"
 	"gopkg.in/yaml.v3"
@@ -139,8 +142,23 @@ func Load(dir string, opts Options) (*Project, error) {
 	}
 	var ymls []string
 	for _, d := range modelPaths {
-		if err := p.walk(d, ".sql", func(rel string, b []byte) error { return p.addModel(rel, d, b, dp.Models) }); err != nil {
+		var rels []string
+		var srcs [][]byte
+		if err := p.walk(d, ".sql", func(rel string, b []byte) error { rels, srcs = append(rels, rel), append(srcs, b); return nil }); err != nil {
 			return nil, err
+		}
+		// Parsing is most of the load time and each file stands alone.
+		tpls := make([]*Template, len(rels))
+		if err := parallel(len(rels), func(i int) (err error) {
+			tpls[i], err = parseTemplate(rels[i], 1, string(srcs[i]))
+			return err
+		}); err != nil {
+			return nil, err
+		}
+		for i, rel := range rels {
+			if err := p.addModel(rel, d, srcs[i], tpls[i], dp.Models); err != nil {
+				return nil, err
+			}
 		}
 		if err := p.walk(d, ".py", func(rel string, b []byte) error {
 			return tandem.FileErrorf(tandem.EINVALID, rel, 1, "Python models are not supported by Tandem; rewrite it as a SQL model or move it out of %s", d)
@@ -189,10 +207,8 @@ func Load(dir string, opts Options) (*Project, error) {
 	}
 	// Render every model once to find its refs and its config() call.
 	ids := p.sortedIDs(tandem.KindModel)
-	for _, id := range ids {
-		if err := p.parseModel(p.Nodes[id]); err != nil {
-			return nil, err
-		}
+	if err := parallel(len(ids), func(i int) error { return p.parseModel(p.Nodes[ids[i]]) }); err != nil {
+		return nil, err
 	}
 	// config(enabled=false) in a file removes the model.
 	for _, id := range ids {
@@ -416,13 +432,9 @@ func (p *Project) loadDocsFile(rel string, b []byte) error {
 	return nil
 }
 
-func (p *Project) addModel(rel, root string, b []byte, tree map[string]any) error {
+func (p *Project) addModel(rel, root string, b []byte, t *Template, tree map[string]any) error {
 	name := strings.TrimSuffix(filepath.Base(rel), ".sql")
 	if err := p.claimName(name, rel); err != nil {
-		return err
-	}
-	t, err := parseTemplate(rel, 1, string(b))
-	if err != nil {
 		return err
 	}
 	n := &tandem.Node{
@@ -608,6 +620,35 @@ func (p *Project) checkRefs(n *tandem.Node) error {
 		if _, ok := p.Nodes[dep]; !ok {
 			name := dep[strings.LastIndex(dep, ".")+1:]
 			return tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "ref('%s'): that model is disabled (enabled: false in %s)", name, p.disabled[name])
+		}
+	}
+	return nil
+}
+
+// parallel calls fn(0..n-1) on every core and returns the error of the
+// lowest index that failed, so errors do not depend on scheduling.
+func parallel(n int, fn func(i int) error) error {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	errs := make([]error, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				errs[i] = fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
 	return nil

@@ -92,6 +92,11 @@ func (rc *renderCall) globals() map[string]any {
 				return nil, userError("%s", msg)
 			}
 			rc.addDep(id)
+			if rc.mode == parseMode {
+				// Only the dependency matters now; the other model's own
+				// config() may not be applied yet (models render in parallel).
+				return Relation{Schema: p.Target.Schema, Name: name}, nil
+			}
 			dep := p.Nodes[id]
 			if dep.Materialized == tandem.Ephemeral && rc.mode == compileMode {
 				if !rc.cteSeen[id] {
