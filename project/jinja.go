@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/nikolalohinski/gonja/v2"
 	"github.com/nikolalohinski/gonja/v2/builtins"
@@ -48,6 +49,12 @@ func parseTemplate(file string, line int, src string) (_ *Template, err error) {
 			err = tandem.FileErrorf(tandem.EINVALID, file, line, "Jinja syntax error: %v", r)
 		}
 	}()
+	// gonja's lexer does not stop on invalid UTF-8 inside a tag (found by
+	// FuzzTemplate); project files must be UTF-8 anyway.
+	if !utf8.ValidString(src) {
+		bad := firstInvalid([]byte(src))
+		return nil, tandem.FileErrorf(tandem.EINVALID, file, line+strings.Count(src[:bad], "\n"), "not valid UTF-8 text; save the file as UTF-8")
+	}
 	tpl, err := exec.NewTemplate(file, jinjaConfig, memLoader{src}, environment)
 	if err != nil {
 		return nil, jinjaError(file, line, err, nil)

@@ -91,6 +91,9 @@ func TestLoadBadInput(t *testing.T) {
 		{"source not declared", map[string]string{
 			"models/a.sql": "select * from {{ source('raw', 'orders') }}",
 		}, `models/a.sql:1: source('raw', 'orders'): no such source table; sources are declared under sources: in a models/*.yml file`},
+		{"invalid UTF-8 in a model", map[string]string{
+			"models/a.sql": "select 1\n-- caf\xe9\n",
+		}, `models/a.sql:2: not valid UTF-8 text; save the file as UTF-8`},
 		{"python model", map[string]string{
 			"models/a.py": "def model(dbt, session): pass",
 		}, `models/a.py:1: Python models are not supported by Tandem; rewrite it as a SQL model or move it out of models`},

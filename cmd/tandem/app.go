@@ -108,6 +108,7 @@ Start with:  tandem quickstart`,
 		a.initCommand(),
 		a.quickstartCommand(),
 		a.versionCommand(),
+		a.benchCommand(),
 	)
 	return root
 }
