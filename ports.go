@@ -21,12 +21,16 @@ type Warehouse interface {
 	Columns(ctx context.Context, schema, name string) ([]Column, error)
 	// RelationKind returns "table", "view" or "" when it does not exist.
 	RelationKind(ctx context.Context, schema, name string) (string, error)
+	// Relations returns every table and view, keyed "schema.name", valued
+	// "table" or "view": one catalog read for a whole run.
+	Relations(ctx context.Context) (map[string]string, error)
 	Close() error
 }
 
 // Execer runs statements inside a transaction.
 type Execer interface {
 	Exec(ctx context.Context, sql string) (int64, error)
+	Query(ctx context.Context, sql string, limit int) (*Rows, error)
 }
 
 // Rows is a materialized query result.

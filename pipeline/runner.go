@@ -30,6 +30,14 @@ type Runner struct {
 	Clock        tandem.Clock
 	// Progress, when set, is told about every node as it starts and ends.
 	Progress Progress
+
+	// catalog is the warehouse's relations ("schema.name" -> "table" or
+	// "view"), read once per run and kept current by the runner, which is
+	// the only writer while it runs: per-node catalog queries cost more
+	// than building a small model.
+	catMu   sync.Mutex
+	catalog map[string]string
+	schemas map[string]bool
 }
 
 // Progress receives events of a run; calls are serialized.
@@ -69,6 +77,13 @@ func (r *Runner) Run(ctx context.Context, run *tandem.Run, ids []string) (*tande
 	if err := r.Meta.CreateRun(ctx, run); err != nil {
 		return nil, fmt.Errorf("record run: %w", err)
 	}
+	cat, err := r.Warehouse.Relations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the warehouse catalog: %w", err)
+	}
+	r.catMu.Lock()
+	r.catalog, r.schemas = cat, map[string]bool{}
+	r.catMu.Unlock()
 	// Sources and ephemeral models have nothing to run.
 	var plan []string
 	for _, id := range ids {
