@@ -55,7 +55,7 @@ func GenerateWide(dir string, n int, seed uint64) error {
 // previous one: the shape that measures per-node orchestration overhead.
 func GenerateChain(dir string, n int) error {
 	files := map[string]string{
-		"dbt_project.yml": "name: chain\nprofile: chain\nmodels:\n  chain:\n    +materialized: table\n",
+		"dbt_project.yml":   "name: chain\nprofile: chain\nmodels:\n  chain:\n    +materialized: table\n",
 		"models/c00000.sql": "select 0 as n",
 	}
 	for i := 1; i < n; i++ {
