@@ -1,0 +1,118 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/duckdb"
+	"github.com/tandem-data/tandem/project"
+	"github.com/tandem-data/tandem/sqlite"
+)
+
+// flaky is the real warehouse whose next failures transactions fail with a
+// transient error first, the way a write-write conflict would.
+type flaky struct {
+	tandem.Warehouse
+	failures atomic.Int32
+}
+
+type transientErr struct{}
+
+func (transientErr) Error() string   { return "TransactionContext Error: write-write conflict" }
+func (transientErr) Transient() bool { return true }
+
+func (f *flaky) Tx(ctx context.Context, fn func(tandem.Execer) error) error {
+	if f.failures.Add(-1) >= 0 {
+		return transientErr{}
+	}
+	return f.Warehouse.Tx(ctx, fn)
+}
+
+func newRunner(t *testing.T, files map[string]string) (*Runner, *flaky) {
+	t.Helper()
+	dir := t.TempDir()
+	files["dbt_project.yml"] = "name: t\nprofile: t\n"
+	for name, body := range files {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := project.Load(dir, project.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := duckdb.Open(filepath.Join(dir, "w.duckdb"), duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sqlite.Open(filepath.Join(dir, "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close(); m.Close() })
+	f := &flaky{Warehouse: w}
+	r := NewRunner(p, f, m)
+	r.Backoff = 10 * time.Millisecond
+	return r, f
+}
+
+func TestTransientFailuresAreRetriedWithBackoff(t *testing.T) {
+	r, f := newRunner(t, map[string]string{"models/t.sql": "{{ config(materialized='table') }}select 1 as id"})
+	f.failures.Store(2)
+	start := time.Now()
+	run, err := r.Run(context.Background(), &tandem.Run{Command: "test"}, r.Project.Order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := run.Nodes[0]
+	if res.Status != tandem.StatusSuccess || res.Attempts != 3 {
+		t.Errorf("status %s after %d attempts, want success on the 3rd", res.Status, res.Attempts)
+	}
+	if waited := time.Since(start); waited < 30*time.Millisecond { // 10ms, then 20ms
+		t.Errorf("retried after %v; the backoff (10ms doubling) was not applied", waited)
+	}
+	// Out of attempts: the error is reported, with the node's file.
+	f.failures.Store(5)
+	run, err = r.Run(context.Background(), &tandem.Run{Command: "test"}, r.Project.Order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := run.Nodes[0]; res.Status != tandem.StatusError || res.Attempts != 3 || res.Message != "models/t.sql: TransactionContext Error: write-write conflict" {
+		t.Errorf("got %s after %d attempts: %q", res.Status, res.Attempts, res.Message)
+	}
+}
+
+func TestPermanentErrorsAreNotRetried(t *testing.T) {
+	r, _ := newRunner(t, map[string]string{"models/t.sql": "{{ config(materialized='table') }}select nope"})
+	run, err := r.Run(context.Background(), &tandem.Run{Command: "test"}, r.Project.Order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := run.Nodes[0]; res.Attempts != 1 || !strings.Contains(res.Message, `Referenced column "nope" was not found`) {
+		t.Errorf("%d attempts: %s", res.Attempts, res.Message)
+	}
+}
+
+func TestBadSeedKeepsPublishedSeed(t *testing.T) {
+	r, _ := newRunner(t, map[string]string{"seeds/s.csv": "id,name\n1,a\n2,b\n"})
+	ctx := context.Background()
+	if run, _ := r.Run(ctx, &tandem.Run{Command: "seed"}, r.Project.Order); run.Status != tandem.StatusSuccess {
+		t.Fatalf("first seed: %+v", run.Nodes[0])
+	}
+	os.WriteFile(filepath.Join(r.Project.Dir, "seeds/s.csv"), []byte("id,name\n1,a\n2,b,c\n3,d\n"), 0o644)
+	run, _ := r.Run(ctx, &tandem.Run{Command: "seed"}, r.Project.Order)
+	if res := run.Nodes[0]; res.Status != tandem.StatusError || res.Message != "seeds/s.csv:3: wrong number of fields: every row must have as many fields as the header" {
+		t.Errorf("bad seed: %s %q", res.Status, res.Message)
+	}
+	rows, err := r.Warehouse.Query(ctx, `select count(*) from main.s`, 1)
+	if err != nil || rows.Rows[0][0] != int64(2) {
+		t.Errorf("published seed after a bad load: %v %v, want the 2 earlier rows", rows, err)
+	}
+}
