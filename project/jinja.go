@@ -225,7 +225,8 @@ type renderState struct {
 }
 
 // Render executes t with the given globals and the project's macros.
-func (t *Template) Render(globals map[string]any, macros map[string]*nodes.Macro) (out string, err error) {
+// macroFiles names the file of each macro, for errors raised inside one.
+func (t *Template) Render(globals map[string]any, macros map[string]*nodes.Macro, macroFiles map[string]string) (out string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = tandem.FileErrorf(tandem.EINVALID, t.File, t.Line, "template failed: %v", r)
@@ -286,7 +287,7 @@ func (t *Template) Render(globals map[string]any, macros map[string]*nodes.Macro
 			known = append(known, k)
 		}
 		sort.Strings(known)
-		return "", jinjaError(t.File, t.Line, err, known)
+		return "", macroError(t, err, known, macroFiles)
 	}
 	return b.String(), nil
 }
@@ -300,4 +301,27 @@ func envVar(name string, def ...any) (any, error) {
 		return def[0], nil
 	}
 	return nil, userError("env var %q is not set and env_var() was given no default; set it or pass a default: env_var(%q, 'value')", name, name)
+}
+
+var reInMacro = regexp.MustCompile(`Unable to execute macro '([^']+)'`)
+
+// macroError places an error raised inside a macro: the model's line that
+// called it, and the macro's own file and line.
+func macroError(t *Template, err error, known []string, macroFiles map[string]string) error {
+	msg := err.Error()
+	loc := reInMacro.FindAllStringSubmatchIndex(msg, -1)
+	if len(loc) == 0 || strings.Contains(msg, userErrorMark) && strings.Index(msg, userErrorMark) < loc[0][0] {
+		return jinjaError(t.File, t.Line, err, known)
+	}
+	outer := 0
+	if m := reLine.FindAllStringSubmatch(msg[:loc[0][0]], -1); len(m) > 0 {
+		outer, _ = strconv.Atoi(m[len(m)-1][1])
+	}
+	name := msg[loc[len(loc)-1][2]:loc[len(loc)-1][3]]
+	inner := jinjaError(macroFiles[name], 1, err, known).(*tandem.Error)
+	where := inner.File
+	if inner.Line > 0 {
+		where = fmt.Sprintf("%s:%d", inner.File, inner.Line)
+	}
+	return tandem.FileErrorf(tandem.EINVALID, t.File, t.Line+max(outer, 1)-1, "in macro %s (%s): %s", name, where, inner.Message)
 }

@@ -37,12 +37,13 @@ type Project struct {
 	Docs     map[string]string   // {% docs %} blocks by name
 	Warnings []string
 
-	cliVars   map[string]any
-	macros    map[string]*nodes.Macro
-	templates map[string]*Template // node ID -> parsed SQL template
-	byName    map[string]string    // model or seed name -> ID
-	sources   map[string]string    // "source.table" -> ID
-	disabled  map[string]string    // disabled model name -> file
+	cliVars    map[string]any
+	macros     map[string]*nodes.Macro
+	macroFiles map[string]string    // macro name -> file
+	templates  map[string]*Template // node ID -> parsed SQL template
+	byName     map[string]string    // model or seed name -> ID
+	sources    map[string]string    // "source.table" -> ID
+	disabled   map[string]string    // disabled model name -> file
 }
 
 // Target is where the project is built.
@@ -68,7 +69,7 @@ func Load(dir string, opts Options) (*Project, error) {
 	}
 	p := &Project{
 		Dir: abs, Settings: defaultSettings(), Nodes: map[string]*tandem.Node{},
-		Docs: map[string]string{}, cliVars: opts.Vars, macros: map[string]*nodes.Macro{},
+		Docs: map[string]string{}, cliVars: opts.Vars, macros: map[string]*nodes.Macro{}, macroFiles: map[string]string{},
 		templates: map[string]*Template{}, byName: map[string]string{}, sources: map[string]string{},
 		disabled: map[string]string{},
 	}
@@ -417,6 +418,7 @@ func (p *Project) loadMacroFile(rel string, b []byte) error {
 			return tandem.FileErrorf(tandem.EINVALID, rel, m.Location.Line, "macro %q is defined twice", name)
 		}
 		p.macros[name] = m
+		p.macroFiles[name] = rel
 	}
 	return nil
 }

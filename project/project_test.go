@@ -94,6 +94,10 @@ func TestLoadBadInput(t *testing.T) {
 		{"invalid UTF-8 in a model", map[string]string{
 			"models/a.sql": "select 1\n-- caf\xe9\n",
 		}, `models/a.sql:2: not valid UTF-8 text; save the file as UTF-8`},
+		{"error inside a macro", map[string]string{
+			"macros/m.sql": "{% macro pct(col) %}\n  {{ col }} * {{ hundred }}\n{% endmacro %}",
+			"models/a.sql": "select\n  {{ pct('x') }} as p",
+		}, `models/a.sql:2: in macro pct (macros/m.sql:2): "hundred" is undefined`},
 		{"python model", map[string]string{
 			"models/a.py": "def model(dbt, session): pass",
 		}, `models/a.py:1: Python models are not supported by Tandem; rewrite it as a SQL model or move it out of models`},

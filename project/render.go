@@ -183,7 +183,7 @@ func keys[V any](m map[string]V) []string {
 // parseModel renders a model once to record its refs, sources and config().
 func (p *Project) parseModel(n *tandem.Node) error {
 	rc := &renderCall{p: p, n: n, mode: parseMode, depSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
-	if _, err := p.templates[n.ID].Render(rc.globals(), p.macros); err != nil {
+	if _, err := p.templates[n.ID].Render(rc.globals(), p.macros, p.macroFiles); err != nil {
 		return err
 	}
 	applyConfig(n, rc.config)
@@ -227,7 +227,7 @@ func (p *Project) Compile(id string, cc CompileContext) (string, error) {
 		return "", tandem.Errorf(tandem.EINVALID, "%s has no SQL to compile", id)
 	}
 	rc := &renderCall{p: p, n: n, mode: compileMode, cc: cc, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
-	sql, err := t.Render(rc.globals(), p.macros)
+	sql, err := t.Render(rc.globals(), p.macros, p.macroFiles)
 	if err != nil {
 		return "", err
 	}
@@ -238,7 +238,7 @@ func (p *Project) Compile(id string, cc CompileContext) (string, error) {
 	for i := 0; i < len(rc.ctes); i++ { // ephemeral models may ref ephemeral models
 		dep := p.Nodes[rc.ctes[i]]
 		sub := &renderCall{p: p, n: dep, mode: compileMode, cc: CompileContext{Vars: cc.Vars}, depSeen: map[string]bool{}, cteSeen: rc.cteSeen, config: map[string]any{}, startedAt: rc.startedAt}
-		body, err := p.templates[dep.ID].Render(sub.globals(), p.macros)
+		body, err := p.templates[dep.ID].Render(sub.globals(), p.macros, p.macroFiles)
 		if err != nil {
 			return "", err
 		}
@@ -265,5 +265,5 @@ func (p *Project) CompileInline(sql string) (string, error) {
 	}
 	n := &tandem.Node{ID: "inline", Name: "inline", Path: "--inline", Materialized: tandem.View}
 	rc := &renderCall{p: p, n: n, mode: compileMode, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
-	return t.Render(rc.globals(), p.macros)
+	return t.Render(rc.globals(), p.macros, p.macroFiles)
 }

@@ -271,7 +271,7 @@ func (p *Project) addSingularTest(rel, root string, b []byte, cfgTests, cfgDataT
 		Enabled: true, RawSQL: string(b), Config: map[string]any{}}
 	applyConfig(n, mergeMaps(folderConfig(cfgTests, p.Name, root, rel), folderConfig(cfgDataTests, p.Name, root, rel)))
 	rc := &renderCall{p: p, n: n, mode: parseMode, depSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
-	if _, err := t.Render(rc.globals(), p.macros); err != nil {
+	if _, err := t.Render(rc.globals(), p.macros, p.macroFiles); err != nil {
 		return err
 	}
 	applyConfig(n, rc.config)
@@ -363,5 +363,5 @@ func (p *Project) compileGenericTest(n *tandem.Node) (string, error) {
 	for k, v := range globals {
 		g[k] = v
 	}
-	return t.Render(g, p.macros)
+	return t.Render(g, p.macros, p.macroFiles)
 }
