@@ -212,12 +212,6 @@ func (r Relation) GetAttribute(name string) (*exec.Value, bool) {
 // QuoteIdent quotes an SQL identifier.
 func QuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// Env is what a template sees besides the project's macros. Funcs may return
-// errors made with userError.
-type Env struct {
-	Values map[string]any
-}
-
 // renderState carries per-render state that macros need: the stack of
 // return() values of the macro calls in progress.
 type renderState struct {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -155,9 +154,4 @@ func inferType(rows [][]*string, col int) string {
 		}
 	}
 	return "VARCHAR"
-}
-
-// String shows a seed's shape, for debugging.
-func (s *Seed) String() string {
-	return fmt.Sprintf("seed(%d columns, %d rows)", len(s.Columns), len(s.Rows))
 }

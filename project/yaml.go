@@ -1,7 +1,6 @@
 package project
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -159,6 +158,3 @@ func lineAt(lines []int, i int) int {
 	}
 	return 0
 }
-
-// bytesHasBOM reports a UTF-8 byte order mark.
-func bytesHasBOM(b []byte) bool { return bytes.HasPrefix(b, []byte{0xEF, 0xBB, 0xBF}) }
