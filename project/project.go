@@ -245,7 +245,40 @@ func Load(dir string, opts Options) (*Project, error) {
 	if err := p.buildGraph(); err != nil {
 		return nil, err
 	}
+	p.warnUnsupported(&dp, paths(dp.SnapshotPaths, nil, "snapshots"))
 	return p, nil
+}
+
+// warnUnsupported names what a dbt project may hold that Tandem reads but
+// does not run yet, so nothing is ignored without a word.
+func (p *Project) warnUnsupported(dp *dbtProject, snapshotPaths []string) {
+	warn := func(format string, args ...any) { p.Warnings = append(p.Warnings, fmt.Sprintf(format, args...)) }
+	if dp.OnRunStart != nil || dp.OnRunEnd != nil {
+		warn("dbt_project.yml: on-run-start/on-run-end hooks are not run by Tandem yet")
+	}
+	for _, f := range []string{"packages.yml", "dependencies.yml"} {
+		if _, err := os.Stat(filepath.Join(p.Dir, f)); err == nil {
+			warn("%s: packages are not installed by Tandem; macros they provide are undefined", f)
+		}
+	}
+	for _, d := range snapshotPaths {
+		var n int
+		_ = p.walk(d, ".sql", func(string, []byte) error { n++; return nil })
+		if n > 0 {
+			warn("%s: %d snapshot files are not run by Tandem yet", d, n)
+		}
+	}
+	if f, ok := p.macroFiles["generate_schema_name"]; ok {
+		warn("%s: a custom generate_schema_name is not used yet; schemas follow dbt's default (target schema + '_' + custom schema)", f)
+	}
+	for _, id := range p.Order {
+		n := p.Nodes[id]
+		for _, k := range []string{"pre-hook", "post-hook", "pre_hook", "post_hook"} {
+			if _, ok := n.Config[k]; ok {
+				warn("%s: %s of %s is not run by Tandem yet", n.Path, k, n.Name)
+			}
+		}
+	}
 }
 
 type schemaDoc struct {

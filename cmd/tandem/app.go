@@ -120,7 +120,14 @@ func (a *app) loadProject() (*project.Project, error) {
 			return nil, tandem.Errorf(tandem.EINVALID, "--vars is not a YAML map: %v; write it like '{key: value}'", err)
 		}
 	}
-	return project.Load(a.projectDir, project.Options{Vars: vars, Target: a.target})
+	p, err := project.Load(a.projectDir, project.Options{Vars: vars, Target: a.target})
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range p.Warnings {
+		fmt.Fprintln(a.stderr, "warning:", w)
+	}
+	return p, nil
 }
 
 // open loads the project and opens its warehouse and metadata store.
@@ -128,9 +135,6 @@ func (a *app) open() (*project.Project, *duckdb.Warehouse, *sqlite.MetaStore, er
 	p, err := a.loadProject()
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	for _, w := range p.Warnings {
-		fmt.Fprintln(a.stderr, "warning:", w)
 	}
 	wh, err := duckdb.Open(p.Target.Path, duckdb.Options{SearchPath: p.Dir, Settings: p.Target.Settings})
 	if err != nil {
