@@ -424,15 +424,15 @@ func (a *app) quickstartCommand() *cobra.Command {
 			a.quickstartSummary(cmd.Context(), p, wh)
 			wh.Close()
 			ms.Close()
+			t := invocation()
 			fmt.Fprintf(a.stdout, `
-Next:
-  cd %s
-  tandem show -s customers --limit 5          # preview a table
-  tandem show --inline "select * from {{ ref('daily_sales') }} order by revenue desc" --limit 5
-  tandem ls                                    # every model, seed, source and test
-  tandem docs generate                         # target/catalog.json with docs and lineage
-  edit models/marts/*.sql, then: tandem build -s orders+
-`, dir)
+Next (from this folder):
+  %[1]s show -s customers --limit 5 --project-dir %[2]s
+  %[1]s show --inline "select * from {{ ref('daily_sales') }} order by revenue desc" --limit 5 --project-dir %[2]s
+  %[1]s ls --project-dir %[2]s                  # every model, seed, source and test
+  %[1]s docs generate --project-dir %[2]s       # target/catalog.json with docs and lineage
+  edit %[2]s/models/marts/orders.sql, then: %[1]s build -s orders+ --project-dir %[2]s
+`, t, dir)
 			return nil
 		},
 	}
@@ -472,4 +472,13 @@ func (a *app) versionCommand() *cobra.Command {
 			fmt.Fprintf(a.stdout, "tandem %s (DuckDB 1.4.5)\n", Version)
 		},
 	}
+}
+
+// invocation is how the user started tandem, for hints they can paste: a
+// binary built by `go run` lives in a temporary go-build folder.
+func invocation() string {
+	if strings.Contains(os.Args[0], "go-build") {
+		return "go run ./cmd/tandem"
+	}
+	return filepath.Base(os.Args[0])
 }
