@@ -102,7 +102,7 @@ func TestQuickstartBuildsShop(t *testing.T) {
 		"0 failed tests, 0 errors, 0 skipped.",
 		"main.orders                         table        12,383 rows",
 		"main.customers                      table        3,314 rows",
-		"Next:",
+		"Next (from this folder):",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("quickstart output lacks %q:\n%s", want, out)
