@@ -39,19 +39,30 @@ type Rows struct {
 	Rows    [][]any  `json:"rows"`
 }
 
-// MetaStore keeps the history of the platform: runs, node results and the
-// versions of published tables. The embedded default is SQLite (sqlite/).
+// MetaStore keeps the history and state of the platform. The embedded
+// default is SQLite (sqlite/).
 type MetaStore interface {
+	RunStore
+	JobStore
+	BackfillStore
+	TokenStore
+	AuditLog
+	IncidentStore
+	Close() error
+}
+
+// RunStore keeps runs, node results and the versions of published tables.
+type RunStore interface {
 	// CreateRun stores a new run; r.ID must be set.
 	CreateRun(ctx context.Context, r *Run) error
 	// SaveNodeResult stores or replaces the result of one node of a run.
 	SaveNodeResult(ctx context.Context, runID string, res *NodeResult) error
-	// FinishRun stores the final status and end time of a run.
-	FinishRun(ctx context.Context, r *Run) error
+	// UpdateRun stores the status, start and end time of a run.
+	UpdateRun(ctx context.Context, r *Run) error
 	// FindRun returns one run with its node results, or ENOTFOUND.
 	FindRun(ctx context.Context, id string) (*Run, error)
 	// FindRuns returns the latest runs first, without node results.
-	FindRuns(ctx context.Context, limit int) ([]*Run, error)
+	FindRuns(ctx context.Context, f RunFilter) ([]*Run, error)
 
 	// AddTableVersion records a kept version of a table.
 	AddTableVersion(ctx context.Context, v *TableVersion) error
@@ -59,7 +70,6 @@ type MetaStore interface {
 	TableVersions(ctx context.Context, node string) ([]*TableVersion, error)
 	// DeleteTableVersion forgets a version (after its table was dropped).
 	DeleteTableVersion(ctx context.Context, node string, version int) error
-	Close() error
 }
 
 // Clock is injected wherever time matters, so tests control it.

@@ -16,14 +16,18 @@ const (
 
 // Run is one invocation of build, run, seed, test or retry.
 type Run struct {
-	ID        string        `json:"id"`
-	Command   string        `json:"command"`    // "build", "run", "retry", ...
-	Args      string        `json:"args"`       // selection and flags as given
-	StartedBy string        `json:"started_by"` // user@host, or "scheduler"
-	Status    Status        `json:"status"`
-	StartedAt time.Time     `json:"started_at"`
-	EndedAt   time.Time     `json:"ended_at,omitzero"`
-	Nodes     []*NodeResult `json:"nodes,omitempty"`
+	ID        string `json:"id"`
+	Command   string `json:"command"`    // "build", "run", "retry", ...
+	Args      string `json:"args"`       // selection and flags as given
+	StartedBy string `json:"started_by"` // user@host, token name, or "scheduler"
+	Job       string `json:"job,omitempty"`
+	// ScheduledFor is the schedule time a job's run stands for.
+	ScheduledFor time.Time     `json:"scheduled_for,omitzero"`
+	Trigger      string        `json:"trigger,omitempty"` // schedule, catchup, new-data, api, cli
+	Status       Status        `json:"status"`
+	StartedAt    time.Time     `json:"started_at"`
+	EndedAt      time.Time     `json:"ended_at,omitzero"`
+	Nodes        []*NodeResult `json:"nodes,omitempty"`
 }
 
 // NodeResult is what happened to one node in a run.

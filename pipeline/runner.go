@@ -73,8 +73,13 @@ func (r *Runner) Run(ctx context.Context, run *tandem.Run, ids []string) (*tande
 	if run.ID == "" {
 		run.ID = NewRunID(r.Clock())
 	}
+	claimed := run.Status == tandem.StatusQueued // by the scheduler, already stored
 	run.Status, run.StartedAt = tandem.StatusRunning, r.Clock()
-	if err := r.Meta.CreateRun(ctx, run); err != nil {
+	store := r.Meta.CreateRun
+	if claimed {
+		store = r.Meta.UpdateRun
+	}
+	if err := store(ctx, run); err != nil {
 		return nil, fmt.Errorf("record run: %w", err)
 	}
 	cat, err := r.Warehouse.Relations(ctx)
@@ -209,7 +214,7 @@ func (r *Runner) Run(ctx context.Context, run *tandem.Run, ids []string) (*tande
 		}
 	}
 	run.EndedAt = r.Clock()
-	if err := r.Meta.FinishRun(context.WithoutCancel(ctx), run); err != nil && storeErr == nil {
+	if err := r.Meta.UpdateRun(context.WithoutCancel(ctx), run); err != nil && storeErr == nil {
 		storeErr = err
 	}
 	if storeErr != nil {

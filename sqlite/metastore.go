@@ -9,6 +9,7 @@ import (
 
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite"
@@ -42,6 +43,13 @@ func Open(path string) (*MetaStore, error) {
 		db.Close()
 		return nil, tandem.Errorf(tandem.EUNAVAILABLE, "open metadata store %s: %v", path, err)
 	}
+	// Columns added after the first release of the schema.
+	for _, col := range []string{"job text not null default ''", "scheduled_for text", "trigger_ text not null default ''"} {
+		if _, err := db.Exec("alter table runs add column " + col); err != nil && !strings.Contains(err.Error(), "duplicate column") {
+			db.Close()
+			return nil, tandem.Errorf(tandem.EUNAVAILABLE, "migrate metadata store %s: %v", path, err)
+		}
+	}
 	return &MetaStore{db: db}, nil
 }
 
@@ -63,8 +71,9 @@ func parseTS(s sql.NullString) time.Time {
 }
 
 func (s *MetaStore) CreateRun(ctx context.Context, r *tandem.Run) error {
-	_, err := s.db.ExecContext(ctx, `insert into runs (id, command, args, started_by, status, started_at) values (?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Command, r.Args, r.StartedBy, string(r.Status), ts(r.StartedAt))
+	_, err := s.db.ExecContext(ctx, `insert into runs (id, command, args, started_by, status, started_at, job, scheduled_for, trigger_)
+		values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Command, r.Args, r.StartedBy, string(r.Status), ts(r.StartedAt), r.Job, ts(r.ScheduledFor), r.Trigger)
 	return err
 }
 
@@ -78,8 +87,9 @@ func (s *MetaStore) SaveNodeResult(ctx context.Context, runID string, n *tandem.
 	return err
 }
 
-func (s *MetaStore) FinishRun(ctx context.Context, r *tandem.Run) error {
-	res, err := s.db.ExecContext(ctx, `update runs set status = ?, ended_at = ? where id = ?`, string(r.Status), ts(r.EndedAt), r.ID)
+func (s *MetaStore) UpdateRun(ctx context.Context, r *tandem.Run) error {
+	res, err := s.db.ExecContext(ctx, `update runs set status = ?, started_at = coalesce(?, started_at), ended_at = ? where id = ?`,
+		string(r.Status), ts(r.StartedAt), ts(r.EndedAt), r.ID)
 	if err != nil {
 		return err
 	}
@@ -118,15 +128,26 @@ func (s *MetaStore) FindRun(ctx context.Context, id string) (*tandem.Run, error)
 	return r, rows.Err()
 }
 
-func (s *MetaStore) FindRuns(ctx context.Context, limit int) ([]*tandem.Run, error) {
-	if limit <= 0 {
-		limit = 20
+func (s *MetaStore) FindRuns(ctx context.Context, f tandem.RunFilter) ([]*tandem.Run, error) {
+	if f.Limit <= 0 {
+		f.Limit = 20
 	}
-	return s.findRuns(ctx, `order by started_at desc, rowid desc limit ?`, limit)
+	where, args := "where 1 = 1", []any{}
+	if f.Job != "" {
+		where += " and job = ?"
+		args = append(args, f.Job)
+	}
+	if len(f.Statuses) > 0 {
+		where += " and status in (" + strings.TrimSuffix(strings.Repeat("?, ", len(f.Statuses)), ", ") + ")"
+		for _, st := range f.Statuses {
+			args = append(args, string(st))
+		}
+	}
+	return s.findRuns(ctx, where+` order by started_at desc, rowid desc limit ?`, append(args, f.Limit)...)
 }
 
 func (s *MetaStore) findRuns(ctx context.Context, tail string, args ...any) ([]*tandem.Run, error) {
-	rows, err := s.db.QueryContext(ctx, `select id, command, args, started_by, status, started_at, ended_at from runs `+tail, args...)
+	rows, err := s.db.QueryContext(ctx, `select id, command, args, started_by, status, started_at, ended_at, job, scheduled_for, trigger_ from runs `+tail, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -135,11 +156,11 @@ func (s *MetaStore) findRuns(ctx context.Context, tail string, args ...any) ([]*
 	for rows.Next() {
 		var r tandem.Run
 		var status string
-		var started, ended sql.NullString
-		if err := rows.Scan(&r.ID, &r.Command, &r.Args, &r.StartedBy, &status, &started, &ended); err != nil {
+		var started, ended, scheduled sql.NullString
+		if err := rows.Scan(&r.ID, &r.Command, &r.Args, &r.StartedBy, &status, &started, &ended, &r.Job, &scheduled, &r.Trigger); err != nil {
 			return nil, err
 		}
-		r.Status, r.StartedAt, r.EndedAt = tandem.Status(status), parseTS(started), parseTS(ended)
+		r.Status, r.StartedAt, r.EndedAt, r.ScheduledFor = tandem.Status(status), parseTS(started), parseTS(ended), parseTS(scheduled)
 		out = append(out, &r)
 	}
 	return out, rows.Err()

@@ -42,10 +42,10 @@ func TestRuns(t *testing.T) {
 	if err := s.SaveNodeResult(ctx, "r2", &tandem.NodeResult{Node: "test.p.t", Kind: tandem.KindTest, Status: tandem.StatusFail, Rows: 3}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.FinishRun(ctx, &tandem.Run{ID: "r2", Status: tandem.StatusError, EndedAt: t0.Add(2 * time.Minute)}); err != nil {
+	if err := s.UpdateRun(ctx, &tandem.Run{ID: "r2", Status: tandem.StatusError, EndedAt: t0.Add(2 * time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.FinishRun(ctx, &tandem.Run{ID: "nope", Status: tandem.StatusError}); tandem.ErrorCode(err) != tandem.ENOTFOUND {
+	if err := s.UpdateRun(ctx, &tandem.Run{ID: "nope", Status: tandem.StatusError}); tandem.ErrorCode(err) != tandem.ENOTFOUND {
 		t.Errorf("finish an unknown run: %v", err)
 	}
 	r, err := s.FindRun(ctx, "r2")
@@ -61,7 +61,7 @@ func TestRuns(t *testing.T) {
 	if _, err := s.FindRun(ctx, "nope"); tandem.ErrorCode(err) != tandem.ENOTFOUND {
 		t.Errorf("find an unknown run: %v", err)
 	}
-	runs, err := s.FindRuns(ctx, 2)
+	runs, err := s.FindRuns(ctx, tandem.RunFilter{Limit: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,3 +34,48 @@ create table if not exists table_versions (
   rows       integer not null default 0,
   primary key (node, version)
 );
+
+create table if not exists job_state (
+  job            text primary key,
+  last_scheduled text,
+  data_mark      text not null default ''
+);
+
+create table if not exists backfill_intervals (
+  backfill    text not null,
+  node        text not null,
+  start       text not null,
+  "end"       text not null,
+  status      text not null,
+  run_id      text not null default '',
+  rows        integer not null default 0,
+  message     text not null default '',
+  finished_at text,
+  primary key (backfill, start)
+);
+
+create table if not exists tokens (
+  id         text primary key,
+  name       text not null,
+  role       text not null,
+  hash       text not null unique,
+  created_at text not null
+);
+
+create table if not exists audit (
+  seq    integer primary key autoincrement,
+  at     text not null,
+  actor  text not null,
+  action text not null,
+  target text not null default '',
+  detail text not null default ''
+);
+
+create table if not exists incidents (
+  key       text not null,
+  owner     text not null default '',
+  summary   text not null default '',
+  opened_at text not null,
+  closed_at text
+);
+create unique index if not exists incidents_open on incidents (key) where closed_at is null;

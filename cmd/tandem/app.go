@@ -245,7 +245,7 @@ func (a *app) retryCommand() *cobra.Command {
 			}
 			defer wh.Close()
 			defer ms.Close()
-			runs, err := ms.FindRuns(cmd.Context(), 1)
+			runs, err := ms.FindRuns(cmd.Context(), tandem.RunFilter{Limit: 1})
 			if err != nil {
 				return err
 			}

@@ -285,7 +285,7 @@ func (a *app) runsCommand() *cobra.Command {
 				}
 				return tw.Flush()
 			}
-			runs, err := ms.FindRuns(cmd.Context(), limit)
+			runs, err := ms.FindRuns(cmd.Context(), tandem.RunFilter{Limit: limit})
 			if err != nil {
 				return err
 			}
