@@ -41,6 +41,13 @@ type JobStore interface {
 	ClaimRun(ctx context.Context, run *Run) (bool, error)
 	// LastScheduled returns the latest scheduled time claimed for a job.
 	LastScheduled(ctx context.Context, job string) (time.Time, error)
+	// RegisterJob records at as a new job's starting point, so it does not
+	// catch up on times before it existed; for a known job it returns the
+	// latest scheduled time instead.
+	RegisterJob(ctx context.Context, job string, at time.Time) (time.Time, error)
+	// SkipTo moves a job's latest scheduled time forward to at without a
+	// run (missed times that the catch-up policy does not run).
+	SkipTo(ctx context.Context, job string, at time.Time) error
 	// DataMark and SetDataMark keep, per job, a fingerprint of its
 	// upstream data, to trigger it when new data arrives.
 	DataMark(ctx context.Context, job string) (string, error)

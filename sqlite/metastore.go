@@ -55,11 +55,15 @@ func Open(path string) (*MetaStore, error) {
 
 func (s *MetaStore) Close() error { return s.db.Close() }
 
+// timeFormat is fixed-width, so comparing and ordering the text in SQL is
+// comparing and ordering the times (RFC 3339 with trimmed zeros is not).
+const timeFormat = "2006-01-02T15:04:05.000000000Z"
+
 func ts(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC().Format(timeFormat)
 }
 
 func parseTS(s sql.NullString) time.Time {

@@ -43,6 +43,20 @@ func (s *MetaStore) LastScheduled(ctx context.Context, job string) (time.Time, e
 	return parseTS(last), err
 }
 
+func (s *MetaStore) RegisterJob(ctx context.Context, job string, at time.Time) (time.Time, error) {
+	if _, err := s.db.ExecContext(ctx, `insert into job_state (job, last_scheduled) values (?, ?)
+		on conflict (job) do update set last_scheduled = coalesce(last_scheduled, excluded.last_scheduled)`, job, ts(at)); err != nil {
+		return time.Time{}, err
+	}
+	return s.LastScheduled(ctx, job)
+}
+
+func (s *MetaStore) SkipTo(ctx context.Context, job string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `update job_state set last_scheduled = ? where job = ? and (last_scheduled is null or last_scheduled < ?)`,
+		ts(at), job, ts(at))
+	return err
+}
+
 func (s *MetaStore) DataMark(ctx context.Context, job string) (string, error) {
 	var mark string
 	err := s.db.QueryRowContext(ctx, `select data_mark from job_state where job = ?`, job).Scan(&mark)
