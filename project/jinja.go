@@ -69,7 +69,9 @@ func (l memLoader) Resolve(p string) (string, error)       { return p, nil }
 func (l memLoader) Inherit(string) (loaders.Loader, error) { return l, nil }
 
 var environment = &exec.Environment{
-	Context:           exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables),
+	// Jinja's none and None literals are names in gonja; with strict
+	// undefined names they must exist.
+	Context:           exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables).Update(exec.NewContext(map[string]any{"none": nil, "None": nil})),
 	Filters:           builtins.Filters,
 	Tests:             builtins.Tests,
 	ControlStructures: builtins.ControlStructures,
@@ -287,12 +289,16 @@ func (t *Template) Render(globals map[string]any, macros map[string]*nodes.Macro
 }
 
 // envVar implements env_var(name, default).
-func envVar(name string, def ...any) (any, error) {
+func envVar(args *exec.VarArgs) (any, error) {
+	name, def, hasDef, err := nameAndDefault("env_var", args)
+	if err != nil {
+		return nil, err
+	}
 	if v, ok := os.LookupEnv(name); ok {
 		return v, nil
 	}
-	if len(def) > 0 {
-		return def[0], nil
+	if hasDef {
+		return def, nil
 	}
 	return nil, userError("env var %q is not set and env_var() was given no default; set it or pass a default: env_var(%q, 'value')", name, name)
 }

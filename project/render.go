@@ -131,15 +131,19 @@ func (rc *renderCall) globals() map[string]any {
 		"is_incremental": func() bool {
 			return rc.mode == compileMode && n.Materialized == tandem.Incremental && rc.cc.Exists && !rc.cc.FullRefresh
 		},
-		"var": func(name string, def ...any) (any, error) {
+		"var": func(args *exec.VarArgs) (any, error) {
+			name, def, hasDef, err := nameAndDefault("var", args)
+			if err != nil {
+				return nil, err
+			}
 			if v, ok := rc.cc.Vars[name]; ok {
 				return v, nil
 			}
 			if v, ok := p.Vars[name]; ok {
 				return v, nil
 			}
-			if len(def) > 0 {
-				return def[0], nil
+			if hasDef {
+				return def, nil
 			}
 			if rc.mode == parseMode {
 				return "", nil // a var may only be given at run time (backfills)
@@ -266,4 +270,19 @@ func (p *Project) CompileInline(sql string) (string, error) {
 	n := &tandem.Node{ID: "inline", Name: "inline", Path: "--inline", Materialized: tandem.View}
 	rc := &renderCall{p: p, n: n, mode: compileMode, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
 	return t.Render(rc.globals(), p.macros, p.macroFiles)
+}
+
+// nameAndDefault reads fn(name[, default]) or fn(name, default=...).
+func nameAndDefault(fn string, args *exec.VarArgs) (name string, def any, hasDef bool, err error) {
+	if len(args.Args) == 0 || !args.Args[0].IsString() {
+		return "", nil, false, userError("%s() needs a name as its first argument", fn)
+	}
+	name = args.Args[0].String()
+	if len(args.Args) > 1 {
+		return name, args.Args[1].ToGoSimpleType(false), true, nil
+	}
+	if v, ok := args.KwArgs["default"]; ok {
+		return name, v.ToGoSimpleType(false), true, nil
+	}
+	return name, nil, false, nil
 }

@@ -183,3 +183,17 @@ func TestSelect(t *testing.T) {
 		}
 	}
 }
+
+func TestJinjaLiterals(t *testing.T) {
+	p, err := Load(writeProject(t, map[string]string{
+		"models/a.sql": "select {{ var('x', none) is none }}, {{ None is none }}, {{ True and true }}, {{ False or false }}",
+	}), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := p.ByName("a")
+	sql, err := p.Compile(n.ID, CompileContext{})
+	if err != nil || sql != "select True, True, True, False" {
+		t.Errorf("%q %v", sql, err)
+	}
+}

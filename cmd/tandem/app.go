@@ -109,6 +109,7 @@ Start with:  tandem quickstart`,
 		a.quickstartCommand(),
 		a.versionCommand(),
 		a.benchCommand(),
+		a.backfillCommand(),
 	)
 	return root
 }
