@@ -54,8 +54,20 @@ type Node struct {
 	// Seeds only.
 	ColumnTypes map[string]string
 
+	// Freshness is the node's SLA, if it has one: sources measure
+	// LoadedAtField, models the time of their last successful build.
+	Freshness *Freshness
+
 	// Tests only.
 	Test *TestSpec
+}
+
+// Freshness is a freshness SLA: data older than WarnAfter warns, older
+// than ErrorAfter is an error (and an alert). Zero means not set.
+type Freshness struct {
+	WarnAfter  time.Duration `json:"warn_after,omitempty"`
+	ErrorAfter time.Duration `json:"error_after,omitempty"`
+	Filter     string        `json:"filter,omitempty"` // SQL condition on the source rows
 }
 
 // Column is a documented column of a node.

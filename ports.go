@@ -61,6 +61,9 @@ type RunStore interface {
 	UpdateRun(ctx context.Context, r *Run) error
 	// FindRun returns one run with its node results, or ENOTFOUND.
 	FindRun(ctx context.Context, id string) (*Run, error)
+	// LastSuccess returns when a node last finished successfully (zero if
+	// never).
+	LastSuccess(ctx context.Context, node string) (time.Time, error)
 	// FindRuns returns the latest runs first, without node results.
 	FindRuns(ctx context.Context, f RunFilter) ([]*Run, error)
 

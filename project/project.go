@@ -211,6 +211,14 @@ func Load(dir string, opts Options) (*Project, error) {
 	if err := parallel(len(ids), func(i int) error { return p.parseModel(p.Nodes[ids[i]]) }); err != nil {
 		return nil, err
 	}
+	for _, id := range ids {
+		n := p.Nodes[id]
+		f, err := parseFreshness(n.Path, n.Line, n.Config["freshness"])
+		if err != nil {
+			return nil, err
+		}
+		n.Freshness = f
+	}
 	// config(enabled=false) in a file removes the model.
 	for _, id := range ids {
 		if n := p.Nodes[id]; !n.Enabled {
@@ -279,6 +287,19 @@ func (p *Project) warnUnsupported(dp *dbtProject, snapshotPaths []string) {
 			}
 		}
 	}
+}
+
+// tableSetsFreshness reports an explicit `freshness: null` on a table,
+// which turns the source's SLA off for it.
+func tableSetsFreshness(srcNodes *yaml.Node, i, j int) bool {
+	if srcNodes == nil || i >= len(srcNodes.Content) {
+		return false
+	}
+	tables := mapValue(srcNodes.Content[i], "tables")
+	if tables == nil || j >= len(tables.Content) {
+		return false
+	}
+	return mapValue(tables.Content[j], "freshness") != nil
 }
 
 type schemaDoc struct {
@@ -510,7 +531,7 @@ func (p *Project) claimName(name, rel string) error {
 	return nil
 }
 
-func (p *Project) addSources(rel string, sf *schemaFile, root *yaml.Node) error {
+func (p *Project) addSources(rel string, sf *schemaFile, root *yaml.Node) (err error) {
 	lines := seqLines(root, "sources")
 	srcNodes := mapValue(root, "sources")
 	for i, s := range sf.Sources {
@@ -545,6 +566,16 @@ func (p *Project) addSources(rel string, sf *schemaFile, root *yaml.Node) error 
 				n.Description = p.describe(s.Description)
 			}
 			n.Owner = ownerOf(n.Meta, n.Config)
+			fresh := s.Freshness
+			if t.Freshness != nil || tableSetsFreshness(srcNodes, i, j) {
+				fresh = t.Freshness
+			}
+			if n.Freshness, err = parseFreshness(rel, n.Line, fresh); err != nil {
+				return err
+			}
+			if n.Freshness != nil && n.LoadedAtField == "" {
+				return tandem.FileErrorf(tandem.EINVALID, rel, n.Line, "source %s has a freshness SLA but no loaded_at_field: name the timestamp column that says when a row arrived", key)
+			}
 			loc := firstNonEmpty(t.ExternalLocation, str(t.Config["external_location"]), str(t.Meta["external_location"]),
 				str(s.Config["external_location"]), str(s.Meta["external_location"]))
 			if loc != "" {

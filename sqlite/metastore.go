@@ -132,6 +132,19 @@ func (s *MetaStore) FindRun(ctx context.Context, id string) (*tandem.Run, error)
 	return r, rows.Err()
 }
 
+func (s *MetaStore) LastSuccess(ctx context.Context, node string) (time.Time, error) {
+	var started sql.NullString
+	var dur sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `select started_at, duration_ns from node_results
+		where node = ? and status = 'success' order by started_at desc limit 1`, node).Scan(&started, &dur)
+	if err == sql.ErrNoRows {
+		return time.Time{}, nil
+	} else if err != nil {
+		return time.Time{}, err
+	}
+	return parseTS(started).Add(time.Duration(dur.Int64)), nil
+}
+
 func (s *MetaStore) FindRuns(ctx context.Context, f tandem.RunFilter) ([]*tandem.Run, error) {
 	if f.Limit <= 0 {
 		f.Limit = 20

@@ -110,6 +110,7 @@ Start with:  tandem quickstart`,
 		a.versionCommand(),
 		a.benchCommand(),
 		a.backfillCommand(),
+		a.freshnessCommand(),
 	)
 	return root
 }
