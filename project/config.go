@@ -87,8 +87,38 @@ type Settings struct {
 		Attempts int           `yaml:"attempts"` // per node, including the first
 		Backoff  time.Duration `yaml:"backoff"`  // doubled after each attempt
 	} `yaml:"retries"`
-	Schedules []any          `yaml:"schedules"` // read by tandem serve
-	Serve     map[string]any `yaml:"serve"`     // read by tandem serve
+	Schedules []JobSpec     `yaml:"schedules"`
+	Alerts    AlertSettings `yaml:"alerts"`
+	Serve     ServeSettings `yaml:"serve"`
+}
+
+// JobSpec is one entry of schedules: in tandem.yaml.
+type JobSpec struct {
+	Name        string   `yaml:"name"`
+	Command     string   `yaml:"command"` // build (default), run, seed, test
+	Select      []string `yaml:"select"`
+	Exclude     []string `yaml:"exclude"`
+	Cron        string   `yaml:"cron"`
+	Timezone    string   `yaml:"timezone"`
+	Catchup     string   `yaml:"catchup"` // latest (default), all, none
+	Overlap     string   `yaml:"overlap"` // skip (default), queue
+	OnNewData   bool     `yaml:"on_new_data"`
+	FullRefresh bool     `yaml:"full_refresh"`
+	Owner       string   `yaml:"owner"`
+}
+
+// AlertSettings route alerts to owners' webhooks (Slack-compatible).
+type AlertSettings struct {
+	DefaultWebhook string            `yaml:"default_webhook"`
+	Owners         map[string]string `yaml:"owners"` // owner -> webhook URL
+	Attempts       int               `yaml:"attempts"`
+	Backoff        time.Duration     `yaml:"backoff"`
+}
+
+// ServeSettings tune tandem serve.
+type ServeSettings struct {
+	Addr string        `yaml:"addr"`
+	Poll time.Duration `yaml:"poll"` // how often new data and freshness are checked
 }
 
 func defaultSettings() Settings {
@@ -99,6 +129,10 @@ func defaultSettings() Settings {
 	s.KeepVersions = 3
 	s.Retries.Attempts = 3
 	s.Retries.Backoff = 200 * time.Millisecond
+	s.Alerts.Attempts = 5
+	s.Alerts.Backoff = time.Second
+	s.Serve.Addr = "127.0.0.1:8080"
+	s.Serve.Poll = 30 * time.Second
 	return s
 }
 
