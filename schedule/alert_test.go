@@ -42,7 +42,7 @@ func (w *webhook) texts() []string {
 
 // flakyJob fails its first failures runs, with a failing test, then passes.
 type flakyJob struct {
-	countingExecutor
+	*countingExecutor
 	failures int
 }
 
@@ -63,7 +63,7 @@ func (x *flakyJob) Execute(ctx context.Context, job *tandem.Job, run *tandem.Run
 func alertingScheduler(t *testing.T, url string, failures int) (*Scheduler, *Alerter, *fakeClock, *flakyJob) {
 	clock := &fakeClock{now: utc("2011-01-01 10:00")}
 	s, exec, store := newScheduler(t, filepath.Join(t.TempDir(), "m.db"), clock)
-	job := &flakyJob{countingExecutor: *exec, failures: failures}
+	job := &flakyJob{countingExecutor: exec, failures: failures}
 	s.Executor = job
 	a := NewAlerter(store, func(owner string) string { return url })
 	a.Clock, a.Attempts, a.Backoff = clock.Now, 2, time.Millisecond

@@ -1,0 +1,49 @@
+package http
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are Tandem's Prometheus metrics, on their own registry.
+type Metrics struct {
+	Registry      *prometheus.Registry
+	RunsStarted   *prometheus.CounterVec   // job
+	RunsFinished  *prometheus.CounterVec   // job, status
+	NodeDuration  *prometheus.HistogramVec // kind, status
+	FreshnessLag  *prometheus.GaugeVec     // node, kind
+	QueueDepth    prometheus.Gauge
+	AlertOutcomes *prometheus.CounterVec // outcome
+	HTTP          *prometheus.HistogramVec
+}
+
+// NewMetrics registers every metric.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		RunsStarted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_runs_started_total",
+			Help: "Runs started, by job (adhoc for API runs)."}, []string{"job"}),
+		RunsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_runs_finished_total",
+			Help: "Runs finished, by job and status (success, error)."}, []string{"job", "status"}),
+		NodeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tandem_node_duration_seconds",
+			Help: "Time to build or test one node.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"kind", "status"}),
+		FreshnessLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tandem_freshness_lag_seconds",
+			Help: "Age of the newest data of a source, or of a model's last successful build."}, []string{"node", "kind"}),
+		QueueDepth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tandem_run_queue_depth", Help: "Runs waiting to start."}),
+		AlertOutcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_alert_deliveries_total",
+			Help: "Alert deliveries by outcome (sent, failed, dropped, unrouted)."}, []string{"outcome"}),
+		HTTP: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tandem_http_request_duration_seconds",
+			Help: "API request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"method", "route"}),
+	}
+	m.Registry.MustRegister(m.RunsStarted, m.RunsFinished, m.NodeDuration, m.FreshnessLag, m.QueueDepth, m.AlertOutcomes, m.HTTP,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in Prometheus' text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}
