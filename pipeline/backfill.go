@@ -105,11 +105,16 @@ func (r *Runner) RunBackfill(ctx context.Context, run *tandem.Run, b *Backfill, 
 			finished[iv.Start.UTC()] = true
 		}
 	}
+	claimed := run.Status == tandem.StatusQueued // stored by the scheduler
 	run.Status, run.StartedAt = tandem.StatusRunning, r.Clock()
 	if run.ID == "" {
 		run.ID = NewRunID(r.Clock())
 	}
-	if err := r.Meta.CreateRun(ctx, run); err != nil {
+	store := r.Meta.CreateRun
+	if claimed {
+		store = r.Meta.UpdateRun
+	}
+	if err := store(ctx, run); err != nil {
 		return nil, err
 	}
 	if r.catalog == nil {

@@ -88,8 +88,8 @@ func (p *Project) cycleError(indeg map[string]int) error {
 // select and exclude are lists of space-separated unions of comma-separated
 // intersections of: name, +name, name+, 2+name, name+1, @name, tag:x,
 // path:dir, source:name, resource_type:model, test_type:generic.
-// Tests attached to a selected node are selected too (dbt's eager mode)
-// when withTests is true.
+// With withTests, a test whose tested nodes are all selected is selected
+// too (dbt's cautious indirect selection).
 func (p *Project) Select(selectArgs, excludeArgs []string, withTests bool) ([]string, error) {
 	chosen := map[string]bool{}
 	if len(selectArgs) == 0 {
@@ -109,9 +109,11 @@ func (p *Project) Select(selectArgs, excludeArgs []string, withTests bool) ([]st
 		if withTests {
 			for id, n := range p.Nodes {
 				if n.Kind == tandem.KindTest && !chosen[id] {
+					// dbt's "cautious" indirect selection: a test comes
+					// along when everything it tests is selected.
 					all := len(n.DependsOn) > 0
 					for _, d := range n.DependsOn {
-						if !chosen[d] && p.Nodes[d].Kind != tandem.KindSource {
+						if !chosen[d] {
 							all = false
 						}
 					}

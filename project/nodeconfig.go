@@ -82,6 +82,10 @@ func applyConfig(n *tandem.Node, cfg map[string]any) {
 	for _, k := range keys {
 		mergeConfigValue(n.Config, k, cfg[k])
 	}
+	// meta.owner given at this level beats an owner inherited from above.
+	if o, ok := asMap(cfg["meta"])["owner"]; ok && cfg["owner"] == nil {
+		n.Config["owner"] = o
+	}
 	c := n.Config
 	if v, ok := c["materialized"].(string); ok && v != "" {
 		n.Materialized = v

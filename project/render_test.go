@@ -19,6 +19,7 @@ models:
   p:
     +materialized: table
     +tags: [nightly]
+    +owner: everyone
     staging:
       +materialized: view
       +schema: stg
@@ -39,7 +40,7 @@ select id,
 {%- endfor %}
 from {{ ref('eph') }} -- {{ this.schema }}.{{ this.name }} {{ env_var('TANDEM_TEST_SCHEMA') }} {{ var('missing', 'dflt') }}
 group by id {{ limit_clause(5) }}`,
-		"models/schema.yml": "version: 2\nmodels:\n  - name: pay\n    description: '{{ doc(\"amount\") }}'\n    columns:\n      - name: id\n        description: The id.\n",
+		"models/schema.yml": "version: 2\nmodels:\n  - name: pay\n    description: '{{ doc(\"amount\") }}'\n    columns:\n      - name: id\n        description: The id.\n  - name: stg_pay\n    meta: {owner: ops}\n",
 	})
 	p, err := Load(dir, Options{})
 	if err != nil {
@@ -56,8 +57,8 @@ group by id {{ limit_clause(5) }}`,
 	if !reflect.DeepEqual(stg.Tags, []string{"nightly", "raw"}) || !reflect.DeepEqual(pay.Tags, []string{"nightly", "finance"}) {
 		t.Errorf("tags: stg=%v pay=%v", stg.Tags, pay.Tags)
 	}
-	if pay.Owner != "ana" || !reflect.DeepEqual(pay.UniqueKey, []string{"id"}) {
-		t.Errorf("owner=%q unique_key=%v", pay.Owner, pay.UniqueKey)
+	if pay.Owner != "ana" || stg.Owner != "ops" || !reflect.DeepEqual(pay.UniqueKey, []string{"id"}) {
+		t.Errorf("owners %q, %q (want ana, ops), unique_key=%v", pay.Owner, stg.Owner, pay.UniqueKey)
 	}
 	if pay.Description != "The **amount** paid." {
 		t.Errorf("doc(): %q", pay.Description)
@@ -147,7 +148,7 @@ func TestSelect(t *testing.T) {
 		"models/b.sql":         "select * from {{ ref('stg_a') }}",
 		"models/c.sql":         "select * from {{ ref('b') }}",
 		"models/other.sql":     "select 1 as id",
-		"models/schema.yml":    "version: 2\nmodels:\n  - name: b\n    columns:\n      - name: id\n        tests: [unique]\n",
+		"models/schema.yml":    "version: 2\nmodels:\n  - name: b\n    columns:\n      - name: id\n        tests: [unique]\nsources:\n  - name: raw\n    tables:\n      - name: events\n        columns:\n          - name: id\n            tests: [not_null]\n",
 	}), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -168,6 +169,7 @@ func TestSelect(t *testing.T) {
 		want      string
 	}{
 		{[]string{"b"}, nil, "b unique_b_id"},
+		{[]string{"source:raw"}, nil, "raw.events not_null_source_raw_events_id"},
 		{[]string{"+b"}, nil, "raw stg_a b unique_b_id"},
 		{[]string{"b+"}, nil, "b c unique_b_id"},
 		{[]string{"1+c"}, nil, "b c unique_b_id"},

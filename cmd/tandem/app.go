@@ -111,6 +111,8 @@ Start with:  tandem quickstart`,
 		a.benchCommand(),
 		a.backfillCommand(),
 		a.freshnessCommand(),
+		a.serveCommand(),
+		a.tokenCommand(),
 	)
 	return root
 }

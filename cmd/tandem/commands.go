@@ -432,6 +432,11 @@ Next (from this folder):
   %[1]s ls --project-dir %[2]s                  # every model, seed, source and test
   %[1]s docs generate --project-dir %[2]s       # target/catalog.json with docs and lineage
   edit %[2]s/models/marts/orders.sql, then: %[1]s build -s orders+ --project-dir %[2]s
+
+Run it as a platform (hourly and daily jobs, freshness SLAs, alerts, HTTP API on 127.0.0.1:8080):
+  %[1]s token create --role admin --project-dir %[2]s   # prints a token once
+  %[1]s serve --project-dir %[2]s
+  curl -H "Authorization: Bearer <token>" http://127.0.0.1:8080/api/v1/jobs
 `, t, dir)
 			return nil
 		},

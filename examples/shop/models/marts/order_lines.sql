@@ -2,7 +2,8 @@
     config(
         materialized='incremental',
         unique_key='line_id',
-        incremental_strategy='delete+insert'
+        incremental_strategy='delete+insert',
+        time_column='invoiced_at'
     )
 }}
 
@@ -14,7 +15,10 @@ where not l.is_cancellation
   and l.unit_price > 0
   and l.stock_code not in (select stock_code from {{ ref('non_product_codes') }})
   and l.invoiced_at >= '{{ var("start_date") }}'
-{% if is_incremental() %}
+{% if var('start', none) %}
+  -- A backfill: `tandem backfill order_lines --start 2011-01-01 --end 2011-02-01`
+  and l.invoiced_at >= '{{ var("start") }}' and l.invoiced_at < '{{ var("end") }}'
+{% elif is_incremental() %}
   -- Only lines newer than what is already loaded.
   and l.invoiced_at > (select max(invoiced_at) from {{ this }})
 {% endif %}
