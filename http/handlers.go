@@ -93,11 +93,20 @@ func (s *Server) findNode(name string) (*tandem.Node, error) {
 }
 
 func (s *Server) getNode(w http.ResponseWriter, r *http.Request, _ *tandem.Token) error {
+	p := s.Platform.Project()
 	n, err := s.findNode(r.PathValue("name"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, s.view(n))
+	if b := s.cache.node(p, n.ID); b != nil {
+		return writeRaw(w, b)
+	}
+	b, err := json.Marshal(s.view(n))
+	if err != nil {
+		return err
+	}
+	s.cache.putNode(p, n.ID, append(b, '\n'))
+	return writeRaw(w, b)
 }
 
 func intParam(r *http.Request, name string, def, maxV int) (int, error) {
@@ -164,11 +173,31 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request, tok *tandem.T
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request, _ *tandem.Token) error {
+	// Compiled SQL is most of a run's size; it comes with ?include=sql.
+	withSQL := r.URL.Query().Get("include") == "sql"
+	key := r.PathValue("id")
+	if withSQL {
+		key += "?sql"
+	}
+	if b := s.cache.run(key); b != nil {
+		return writeRaw(w, b)
+	}
 	run, err := s.Meta.FindRun(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, run)
+	if !withSQL {
+		for _, n := range run.Nodes {
+			n.CompiledSQL = ""
+		}
+	}
+	b, err := json.Marshal(run)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	s.cache.putRun(key, run, b)
+	return writeRaw(w, b)
 }
 
 func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, _ *tandem.Token) error {
@@ -338,6 +367,7 @@ func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request, tok *tandem
 	if err := s.Meta.DeleteToken(r.Context(), r.PathValue("id")); err != nil {
 		return err
 	}
+	s.cache.dropToken(r.PathValue("id"))
 	if err := s.record(r.Context(), tok, "token.delete", r.PathValue("id"), ""); err != nil {
 		return err
 	}

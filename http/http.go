@@ -81,6 +81,7 @@ type Server struct {
 	Logger   *slog.Logger
 	Clock    tandem.Clock
 	mux      *http.ServeMux
+	cache    *cache
 }
 
 // Route is one endpoint and the role it needs ("" for none).
@@ -107,7 +108,7 @@ func routes() []Route {
 		{"GET", "/api/v1/nodes/{name}/preview", tandem.RoleViewer, "Rows of a model or seed (?limit=10)", (*Server).previewNode},
 		{"GET", "/api/v1/runs", tandem.RoleViewer, "Runs, newest first (?limit=&job=&status=)", (*Server).listRuns},
 		{"POST", "/api/v1/runs", tandem.RoleEditor, "Start a run", (*Server).createRun},
-		{"GET", "/api/v1/runs/{id}", tandem.RoleViewer, "One run with its nodes", (*Server).getRun},
+		{"GET", "/api/v1/runs/{id}", tandem.RoleViewer, "One run with its nodes (?include=sql adds each node's compiled SQL)", (*Server).getRun},
 		{"GET", "/api/v1/runs/{id}/logs", tandem.RoleViewer, "A run's log (?after=N; ?follow=1 streams NDJSON until it ends)", (*Server).runLogs},
 		{"POST", "/api/v1/backfills", tandem.RoleEditor, "Start or resume a backfill", (*Server).createBackfill},
 		{"GET", "/api/v1/backfills/{id}", tandem.RoleViewer, "A backfill and its intervals", (*Server).getBackfill},
@@ -125,9 +126,13 @@ func routes() []Route {
 
 // NewServer builds the routes.
 func NewServer(p Platform, meta tandem.MetaStore, m *Metrics, logger *slog.Logger) *Server {
-	s := &Server{Platform: p, Meta: meta, Metrics: m, Logger: logger, Clock: time.Now, mux: http.NewServeMux()}
+	s := &Server{Platform: p, Meta: meta, Metrics: m, Logger: logger, Clock: time.Now, mux: http.NewServeMux(), cache: newCache()}
 	for _, rt := range Routes {
 		rt := rt
+		var observe func(float64)
+		if s.Metrics != nil { // resolved once, not per request
+			observe = s.Metrics.HTTP.WithLabelValues(rt.Method, rt.Path).Observe
+		}
 		s.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			tok, err := s.authenticate(r, rt.Role)
@@ -137,8 +142,8 @@ func NewServer(p Platform, meta tandem.MetaStore, m *Metrics, logger *slog.Logge
 			if err != nil {
 				s.writeError(w, r, err)
 			}
-			if s.Metrics != nil {
-				s.Metrics.HTTP.WithLabelValues(rt.Method, rt.Path).Observe(time.Since(start).Seconds())
+			if observe != nil {
+				observe(time.Since(start).Seconds())
 			}
 		})
 	}
@@ -166,11 +171,17 @@ func (s *Server) authenticate(r *http.Request, role string) (*tandem.Token, erro
 	if !ok || secret == "" {
 		return nil, tandem.Errorf(tandem.EUNAUTHORIZED, "send a token: Authorization: Bearer <token> (create one with `tandem token create --role viewer`)")
 	}
-	tok, err := s.Meta.FindToken(r.Context(), HashToken(secret))
-	if tandem.ErrorCode(err) == tandem.ENOTFOUND {
-		return nil, tandem.Errorf(tandem.EUNAUTHORIZED, "unknown or revoked token")
-	} else if err != nil {
-		return nil, err
+	hash := HashToken(secret)
+	tok := s.cache.token(hash, time.Now())
+	if tok == nil {
+		var err error
+		tok, err = s.Meta.FindToken(r.Context(), hash)
+		if tandem.ErrorCode(err) == tandem.ENOTFOUND {
+			return nil, tandem.Errorf(tandem.EUNAUTHORIZED, "unknown or revoked token")
+		} else if err != nil {
+			return nil, err
+		}
+		s.cache.putToken(hash, tok, time.Now())
 	}
 	if roleRank[tok.Role] < roleRank[role] {
 		return nil, tandem.Errorf(tandem.EFORBIDDEN, "this needs the %s role; token %q is a %s", role, tok.Name, tok.Role)
@@ -198,6 +209,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tandem"`)
 	}
 	writeJSON(w, statusOf[code], map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+// writeRaw sends JSON encoded before.
+func writeRaw(w http.ResponseWriter, b []byte) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, err := w.Write(b)
+	return err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

@@ -166,6 +166,13 @@ func TestTokensAreStoredHashedAndWritesAudited(t *testing.T) {
 	if rec := do(s, "POST", "/api/v1/runs", created.Secret, `{}`); rec.Code != 202 {
 		t.Errorf("the new editor token cannot start a run: %d", rec.Code)
 	}
+	// Revoking through the API works at once, cache or not.
+	if rec := do(s, "DELETE", "/api/v1/tokens/"+created.Token.ID, secrets["admin"], ""); rec.Code != 204 {
+		t.Fatalf("revoke: %d %s", rec.Code, rec.Body)
+	}
+	if rec := do(s, "GET", "/api/v1/nodes", created.Secret, ""); rec.Code != 401 {
+		t.Errorf("a revoked token still works: %d", rec.Code)
+	}
 	audit := do(s, "GET", "/api/v1/audit", secrets["admin"], "").Body.String()
 	for _, want := range []string{`"action":"token.create"`, `"actor":"ana (tok_`, `"action":"run.create"`} {
 		if !strings.Contains(audit, want) {

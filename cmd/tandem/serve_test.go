@@ -127,7 +127,7 @@ func TestServeRunsTheHourlyJobOnSchedule(t *testing.T) {
 		t.Errorf("daily_full ran %d times at 11:00", n)
 	}
 	var full tandem.Run
-	s.call("GET", "/api/v1/runs/"+run.ID, "", &full)
+	s.call("GET", "/api/v1/runs/"+run.ID+"?include=sql", "", &full)
 	models := 0
 	for _, n := range full.Nodes {
 		switch {
