@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/tandem-data/tandem"
@@ -16,8 +18,11 @@ import (
 // TestMain lets a test re-execute this binary as the tandem CLI, to kill a
 // real process or hold a lock from another one.
 func TestMain(m *testing.M) {
-	if os.Getenv("TANDEM_BE_CLI") == "1" {
-		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	if os.Getenv("TANDEM_BE_CLI") == "1" { // exactly what main does
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }

@@ -239,3 +239,56 @@ func TestServeKilledMidRunRestartsCleanly(t *testing.T) {
 		t.Errorf("tables after kill and restart: %v, want [318222 12383 0]", rows[0])
 	}
 }
+
+// SIGTERM lets the run in progress finish, then exits 0; JSON logs carry
+// the run id on every line of the run.
+func TestServeDrainsOnSIGTERM(t *testing.T) {
+	dir, token := shopProject(t)
+	addr := freeAddr(t)
+	cmd := exec.Command(os.Args[0], "serve", "--project-dir", dir, "--addr", addr, "--log-format", "json")
+	cmd.Env = append(os.Environ(), "TANDEM_BE_CLI=1")
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, cmd: cmd, url: "http://" + addr, token: token, log: &logs}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := nethttp.Get(s.url + "/readyz"); err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not ready")
+		}
+	}
+	var run tandem.Run
+	s.call("POST", "/api/v1/jobs/daily_full/trigger", "", &run)
+	s.waitRun("daily_full", 20*time.Second, tandem.StatusRunning)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
+	}
+	out := mustRun(t, "runs", run.ID, "--project-dir", dir, "-o", "json")
+	var done tandem.Run
+	json.Unmarshal([]byte(out), &done)
+	if done.Status != tandem.StatusSuccess || len(done.Nodes) != 47 {
+		t.Errorf("the run in progress was not finished: %s with %d nodes", done.Status, len(done.Nodes))
+	}
+	var runLines, withID int
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not a JSON log line: %s", line)
+		}
+		if msg := rec["msg"]; msg == "node finished" || msg == "run started" || msg == "run finished" {
+			runLines++
+			if rec["run_id"] == run.ID {
+				withID++
+			}
+		}
+	}
+	if runLines == 0 || runLines != withID {
+		t.Errorf("%d of %d run log lines carry the run id", withID, runLines)
+	}
+}
