@@ -36,8 +36,9 @@ type Scheduler struct {
 	Executor Executor
 	Clock    tandem.Clock
 	Logger   *slog.Logger
-	// DataMarker, when set, is asked about on_new_data jobs each tick.
+	// DataMarker, when set, is asked about on_new_data jobs every DataPoll.
 	DataMarker DataMarker
+	DataPoll   time.Duration
 	// Grace is how late a scheduled time may be run under catchup: none.
 	Grace time.Duration
 	// OnFinish, when set, is called after every run (alerts, metrics).
@@ -54,10 +55,11 @@ type Scheduler struct {
 }
 
 type entry struct {
-	job  *tandem.Job
-	cron *Cron
-	last time.Time // latest scheduled time claimed (cache of the store)
-	busy int       // runs queued or running
+	job       *tandem.Job
+	cron      *Cron
+	last      time.Time // latest scheduled time claimed (cache of the store)
+	busy      int       // runs queued or running
+	dataCheck time.Time // when upstream data was last looked at
 }
 
 type work struct {
@@ -68,7 +70,7 @@ type work struct {
 // New returns a scheduler; SetJobs gives it its jobs.
 func New(store Store, exec Executor, newID func(time.Time) string) *Scheduler {
 	return &Scheduler{
-		Store: store, Executor: exec, Clock: time.Now, Logger: slog.Default(), Grace: time.Minute,
+		Store: store, Executor: exec, Clock: time.Now, Logger: slog.Default(), Grace: time.Minute, DataPoll: 30 * time.Second,
 		jobs: map[string]*entry{}, wake: make(chan struct{}, 1), newID: newID,
 	}
 }
@@ -92,7 +94,7 @@ func (s *Scheduler) SetJobs(ctx context.Context, jobs []*tandem.Job) error {
 	s.mu.Lock()
 	for name, e := range next {
 		if old, ok := s.jobs[name]; ok {
-			e.busy = old.busy
+			e.busy, e.dataCheck = old.busy, old.dataCheck
 		}
 	}
 	s.jobs = next
@@ -226,7 +228,8 @@ func (s *Scheduler) tickJob(ctx context.Context, e *entry, now time.Time) error 
 			return err
 		}
 	}
-	if e.job.OnNewData && s.DataMarker != nil {
+	if e.job.OnNewData && s.DataMarker != nil && now.Sub(e.dataCheck) >= s.DataPoll {
+		e.dataCheck = now
 		return s.checkNewData(ctx, e, now, busy)
 	}
 	return nil

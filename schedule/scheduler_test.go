@@ -267,3 +267,39 @@ func TestOverlapSkipOrQueue(t *testing.T) {
 		})
 	}
 }
+
+func TestNewDataTriggersAJob(t *testing.T) {
+	ctx := context.Background()
+	clock := &fakeClock{now: utc("2011-01-01 10:00")}
+	s, exec, _ := newScheduler(t, filepath.Join(t.TempDir(), "m.db"), clock)
+	var mu sync.Mutex
+	mark := "orders=1"
+	looks := 0
+	s.DataMarker = func(ctx context.Context, j *tandem.Job) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		looks++
+		return mark, nil
+	}
+	s.DataPoll = time.Minute
+	s.SetJobs(ctx, []*tandem.Job{{Name: "marts", Command: "build", Cron: "0 0 1 1 *", OnNewData: true}})
+	advance(t, s, clock, utc("2011-01-01 10:05"), 10*time.Second)
+	if len(exec.runs["marts"]) != 0 {
+		t.Fatal("ran without new data")
+	}
+	if looks != 6 { // once a minute, not every tick
+		t.Errorf("upstream looked at %d times in 5 minutes of 10-second ticks, want 6", looks)
+	}
+	mu.Lock()
+	mark = "orders=2"
+	mu.Unlock()
+	advance(t, s, clock, utc("2011-01-01 10:10"), 10*time.Second)
+	runs := exec.runs["marts"]
+	if len(runs) != 1 || runs[0].Trigger != "new-data" {
+		t.Fatalf("after new data: %v", scheduledTimes(runs, time.UTC))
+	}
+	advance(t, s, clock, utc("2011-01-01 10:20"), 10*time.Second)
+	if len(exec.runs["marts"]) != 1 {
+		t.Errorf("the same data triggered again")
+	}
+}

@@ -172,6 +172,7 @@ func (a *app) newPlatform(logger *slog.Logger, clock tandem.Clock) (*platform, e
 	pl.sched.Logger = logger
 	pl.sched.Grace = time.Minute
 	pl.sched.DataMarker = pl.dataMark
+	pl.sched.DataPoll = p.Settings.Serve.Poll
 	pl.sched.OnQueue = func(depth int) { pl.metrics.QueueDepth.Set(float64(depth)) }
 	pl.sched.OnFinish = func(job *tandem.Job, run *tandem.Run) {
 		pl.alerter.RunAlerts(context.Background(), job, run, pl.ownerOf, pl.proj.Load().Settings.Owner)
