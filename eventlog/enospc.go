@@ -1,0 +1,5 @@
+package eventlog
+
+import "syscall"
+
+var syscallENOSPC = syscall.ENOSPC
