@@ -1,0 +1,431 @@
+package collect
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tandem-data/tandem"
+)
+
+// Segment's limits.
+const (
+	MaxMessageBytes = 32 << 10
+	MaxBatchBytes   = 500 << 10
+)
+
+// Event is a collected message, normalized.
+type Event struct {
+	MessageID   string         `json:"message_id"`
+	Type        string         `json:"type"`
+	Event       string         `json:"event,omitempty"` // track: the event; page and screen: the name
+	UserID      string         `json:"user_id,omitempty"`
+	AnonymousID string         `json:"anonymous_id,omitempty"`
+	GroupID     string         `json:"group_id,omitempty"`
+	PreviousID  string         `json:"previous_id,omitempty"`
+	Timestamp   time.Time      `json:"timestamp"` // corrected for the client's clock skew
+	SentAt      time.Time      `json:"sent_at,omitzero"`
+	Properties  map[string]any `json:"properties,omitempty"`
+	Traits      map[string]any `json:"traits,omitempty"`
+	Context     map[string]any `json:"context,omitempty"`
+}
+
+// Envelope is one record of the event log: an accepted event, or a
+// quarantined message with why.
+type Envelope struct {
+	Kind       string          `json:"kind"` // event or quarantine
+	Source     string          `json:"source"`
+	ReceivedAt time.Time       `json:"received_at"`
+	Event      *Event          `json:"event,omitempty"`
+	Violations []Violation     `json:"violations,omitempty"`
+	Raw        json.RawMessage `json:"raw"`
+}
+
+// Collector serves the Segment HTTP tracking API.
+type Collector struct {
+	Log    tandem.EventLog
+	Plan   func() *Plan
+	Tokens tandem.TokenStore
+	Clock  tandem.Clock
+	Logger *slog.Logger
+	Dedup  *Dedup
+	// Behind, when set, says how many records the loader has yet to load;
+	// beyond MaxBehind the collector answers 503 instead of accepting more.
+	Behind    func() int64
+	MaxBehind int64
+
+	keyMu sync.Mutex
+	keys  map[string]string // hash -> source
+}
+
+// WriteKeyRole is the role of a source's write key in the token store;
+// write keys open the collector and nothing else.
+const WriteKeyRole = "writekey"
+
+// Response is what a tracking call answers.
+type Response struct {
+	Success     bool        `json:"success"`
+	Accepted    int         `json:"accepted"`
+	Quarantined int         `json:"quarantined"`
+	Duplicates  int         `json:"duplicates"`
+	Errors      []ItemError `json:"errors,omitempty"`
+}
+
+// ItemError says which message of a batch was quarantined and why.
+type ItemError struct {
+	Index int `json:"index"`
+	Violation
+}
+
+func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	kind := strings.TrimPrefix(r.URL.Path, "/v1/")
+	if r.Method != http.MethodPost {
+		fail(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	switch kind {
+	case "batch", "import", "track", "identify", "page", "screen", "group", "alias":
+	default:
+		fail(w, http.StatusNotFound, "no endpoint /v1/"+kind+"; use /v1/track, identify, page, screen, group, alias or batch")
+		return
+	}
+	source, err := c.source(r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Basic realm="tandem collect"`)
+		fail(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var msgs []json.RawMessage
+	var batchCtx map[string]any
+	var sentAt string
+	if kind == "batch" || kind == "import" {
+		if len(body) > MaxBatchBytes {
+			fail(w, http.StatusBadRequest, fmt.Sprintf("batch is %d bytes; the limit is %d bytes (500 KB) per batch", len(body), MaxBatchBytes))
+			return
+		}
+		var b struct {
+			Batch   []json.RawMessage `json:"batch"`
+			SentAt  string            `json:"sentAt"`
+			Context map[string]any    `json:"context"`
+		}
+		if err := json.Unmarshal(body, &b); err != nil {
+			fail(w, http.StatusBadRequest, "body is not a JSON batch {\"batch\": [...]}: "+err.Error())
+			return
+		}
+		msgs, sentAt, batchCtx = b.Batch, b.SentAt, b.Context
+	} else {
+		if len(body) > MaxMessageBytes {
+			fail(w, http.StatusBadRequest, fmt.Sprintf("message is %d bytes; the limit is %d bytes (32 KB) per message", len(body), MaxMessageBytes))
+			return
+		}
+		msgs = []json.RawMessage{body}
+	}
+	if c.Behind != nil && c.MaxBehind > 0 && c.Behind() > c.MaxBehind {
+		w.Header().Set("Retry-After", "5")
+		fail(w, http.StatusServiceUnavailable, "the loader is too far behind; retry later")
+		return
+	}
+	resp, err := c.Collect(r.Context(), source, kind, msgs, sentAt, batchCtx)
+	if err != nil {
+		if tandem.ErrorCode(err) == tandem.EUNAVAILABLE {
+			w.Header().Set("Retry-After", "5")
+			fail(w, http.StatusServiceUnavailable, err.Error()+"; retry later")
+			return
+		}
+		fail(w, http.StatusInternalServerError, "internal error")
+		c.Logger.Error("collect failed", "err", err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(resp)
+}
+
+func fail(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"success": false, "error": msg})
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	var rd io.Reader = http.MaxBytesReader(nil, r.Body, 8*MaxBatchBytes)
+	if strings.Contains(r.Header.Get("Content-Encoding"), "gzip") {
+		gz, err := gzip.NewReader(rd)
+		if err != nil {
+			return nil, fmt.Errorf("body says gzip but is not: %v", err)
+		}
+		rd = io.LimitReader(gz, MaxBatchBytes+1)
+	}
+	b, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the body: %v", err)
+	}
+	return b, nil
+}
+
+// source finds the write key: HTTP Basic with the key as user name, as
+// Segment does, or writeKey in the body's JSON is not supported on purpose
+// (bodies are read after authentication).
+func (c *Collector) source(r *http.Request) (string, error) {
+	key, _, ok := r.BasicAuth()
+	if !ok || key == "" {
+		return "", errors.New("send the source's write key as the HTTP Basic user name (create one with `tandem key create --source NAME`)")
+	}
+	h := hashKey(key)
+	c.keyMu.Lock()
+	src, hit := c.keys[h]
+	c.keyMu.Unlock()
+	if hit {
+		return src, nil
+	}
+	tok, err := c.Tokens.FindToken(r.Context(), h)
+	if err != nil || tok.Role != WriteKeyRole {
+		return "", errors.New("unknown write key")
+	}
+	c.keyMu.Lock()
+	if c.keys == nil {
+		c.keys = map[string]string{}
+	}
+	c.keys[h] = tok.Name
+	c.keyMu.Unlock()
+	return tok.Name, nil
+}
+
+// Collect validates messages and appends them to the log, accepted or
+// quarantined, in one durable append.
+func (c *Collector) Collect(ctx context.Context, source, kind string, msgs []json.RawMessage, sentAt string, batchCtx map[string]any) (*Response, error) {
+	now := c.Clock().UTC()
+	plan := c.Plan()
+	resp := &Response{Success: true}
+	records := make([][]byte, 0, len(msgs))
+	var ids []string
+	inBatch := map[string]bool{}
+	for i, raw := range msgs {
+		env := &Envelope{Source: source, ReceivedAt: now, Raw: raw}
+		if len(raw) > MaxMessageBytes {
+			env.Raw, _ = json.Marshal(string(raw[:1024]) + "...")
+			env.Violations = []Violation{{Type: Malformed, Path: fmt.Sprintf("batch[%d]", i), Message: fmt.Sprintf("message is %d bytes; the limit is %d (32 KB)", len(raw), MaxMessageBytes)}}
+		} else {
+			ev, v := normalize(raw, kind, sentAt, batchCtx, now)
+			env.Event = ev
+			if v != nil {
+				env.Violations = []Violation{*v}
+			} else if inBatch[ev.MessageID] || c.Dedup != nil && c.Dedup.Seen(ev.MessageID, now) {
+				resp.Duplicates++
+				continue
+			} else if ev.Type == "track" {
+				env.Violations = plan.Validate(ev.Event, ev.Properties)
+			}
+		}
+		if len(env.Violations) > 0 {
+			env.Kind = "quarantine"
+			resp.Quarantined++
+			for _, v := range env.Violations {
+				resp.Errors = append(resp.Errors, ItemError{Index: i, Violation: v})
+			}
+		} else {
+			env.Kind = "event"
+			resp.Accepted++
+			ids = append(ids, env.Event.MessageID)
+			inBatch[env.Event.MessageID] = true
+		}
+		b, err := json.Marshal(env)
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, b)
+	}
+	if len(records) > 0 {
+		if _, err := c.Log.Append(ctx, records); err != nil {
+			return nil, err
+		}
+	}
+	if c.Dedup != nil {
+		for _, id := range ids {
+			c.Dedup.Add(id, now)
+		}
+	}
+	return resp, nil
+}
+
+func str(m map[string]any, k string) string {
+	switch v := m[k].(type) {
+	case string:
+		return v
+	case float64:
+		return fmt.Sprint(int64(v))
+	}
+	return ""
+}
+
+// normalize reads a Segment message; a message that cannot be one is
+// reported as malformed, with the field at fault.
+func normalize(raw json.RawMessage, kind, batchSentAt string, batchCtx map[string]any, now time.Time) (*Event, *Violation) {
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, &Violation{Type: Malformed, Path: "", Message: "not a JSON object"}
+	}
+	ev := &Event{Type: str(m, "type"), MessageID: str(m, "messageId"), UserID: str(m, "userId"), AnonymousID: str(m, "anonymousId"),
+		GroupID: str(m, "groupId"), PreviousID: str(m, "previousId")}
+	if kind != "batch" && kind != "import" {
+		ev.Type = kind
+	}
+	switch ev.Type {
+	case "track", "identify", "page", "screen", "group", "alias":
+	case "":
+		return ev, &Violation{Type: Malformed, Path: "type", Message: "type is missing (track, identify, page, screen, group or alias)"}
+	default:
+		return ev, &Violation{Type: Malformed, Path: "type", Message: fmt.Sprintf("type %q is not track, identify, page, screen, group or alias", ev.Type)}
+	}
+	if ev.UserID == "" && ev.AnonymousID == "" {
+		return ev, &Violation{Type: Malformed, Path: "userId", Message: "userId or anonymousId is required"}
+	}
+	if ev.MessageID == "" {
+		b := make([]byte, 16)
+		rand.Read(b)
+		ev.MessageID = "tandem-" + hex.EncodeToString(b)
+	}
+	for _, f := range []struct {
+		name string
+		dst  *map[string]any
+	}{{"properties", &ev.Properties}, {"traits", &ev.Traits}, {"context", &ev.Context}} {
+		if v, ok := m[f.name]; ok && v != nil {
+			obj, ok := v.(map[string]any)
+			if !ok {
+				return ev, &Violation{Type: Malformed, Path: f.name, Message: f.name + " must be an object"}
+			}
+			*f.dst = obj
+		}
+	}
+	if ev.Context == nil && batchCtx != nil {
+		ev.Context = batchCtx
+	}
+	switch ev.Type {
+	case "track":
+		ev.Event = str(m, "event")
+		if ev.Event == "" {
+			return ev, &Violation{Type: Malformed, Path: "event", Message: "a track call needs an event name"}
+		}
+	case "page", "screen":
+		ev.Event = str(m, "name")
+	case "group":
+		if ev.GroupID == "" {
+			return ev, &Violation{Type: Malformed, Path: "groupId", Message: "a group call needs a groupId"}
+		}
+	case "alias":
+		if ev.PreviousID == "" {
+			return ev, &Violation{Type: Malformed, Path: "previousId", Message: "an alias call needs a previousId"}
+		}
+	}
+	parse := func(field, s string) (time.Time, *Violation) {
+		if s == "" {
+			return time.Time{}, nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return time.Time{}, &Violation{Type: Malformed, Path: field, Message: fmt.Sprintf("%q is not an ISO 8601 timestamp", s)}
+		}
+		return t.UTC(), nil
+	}
+	ts, v := parse("timestamp", str(m, "timestamp"))
+	if v != nil {
+		return ev, v
+	}
+	sent := str(m, "sentAt")
+	if sent == "" {
+		sent = batchSentAt
+	}
+	if ev.SentAt, v = parse("sentAt", sent); v != nil {
+		return ev, v
+	}
+	// Segment's clock-skew correction: the client's clock may be off, its
+	// intervals are not: timestamp = receivedAt - (sentAt - timestamp).
+	switch {
+	case ts.IsZero():
+		ev.Timestamp = now
+	case !ev.SentAt.IsZero():
+		ev.Timestamp = now.Add(-ev.SentAt.Sub(ts))
+	default:
+		ev.Timestamp = ts
+	}
+	return ev, nil
+}
+
+// Dedup remembers message ids for a window (7 days by default) so a
+// message sent twice is kept once. It is rebuilt from the log at start,
+// so the window survives restarts.
+type Dedup struct {
+	mu     sync.Mutex
+	Window time.Duration
+	seen   map[string]time.Time
+	pruned time.Time
+}
+
+// NewDedup returns an empty window.
+func NewDedup(window time.Duration) *Dedup {
+	return &Dedup{Window: window, seen: map[string]time.Time{}}
+}
+
+// Seen reports whether id arrived within the window before now.
+func (d *Dedup) Seen(id string, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t, ok := d.seen[id]
+	return ok && now.Sub(t) < d.Window
+}
+
+// Add records id as received at t.
+func (d *Dedup) Add(id string, t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.seen[id] = t
+	if t.Sub(d.pruned) > time.Minute {
+		for k, at := range d.seen {
+			if t.Sub(at) >= d.Window {
+				delete(d.seen, k)
+			}
+		}
+		d.pruned = t
+	}
+}
+
+// Rebuild reads the accepted events of the log received within the
+// window before now.
+func (d *Dedup) Rebuild(ctx context.Context, log tandem.EventLog, now time.Time) error {
+	for from := int64(0); ; {
+		recs, err := log.Read(ctx, from, 10000)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		for _, r := range recs {
+			var env struct {
+				Kind       string    `json:"kind"`
+				ReceivedAt time.Time `json:"received_at"`
+				Event      struct {
+					MessageID string `json:"message_id"`
+				} `json:"event"`
+			}
+			if json.Unmarshal(r.Data, &env) == nil && env.Kind == "event" && now.Sub(env.ReceivedAt) < d.Window {
+				d.Add(env.Event.MessageID, env.ReceivedAt)
+			}
+		}
+		from = recs[len(recs)-1].Offset + 1
+	}
+}

@@ -1,0 +1,5 @@
+package collect
+
+import "syscall"
+
+var errNoSpace = syscall.ENOSPC
