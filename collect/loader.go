@@ -1,0 +1,316 @@
+package collect
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tandem-data/tandem"
+)
+
+// Loader moves events from the log into the warehouse, in micro-batches,
+// exactly once: the next offset to load is stored in the warehouse and
+// committed in the same transaction as the rows.
+//
+// Tables, in schema Schema ("events"): events (every accepted event, with
+// properties, traits and context as JSON), quarantine (every quarantined
+// message with its violations), and one table per planned event with its
+// properties as typed columns (product_viewed for "Product Viewed").
+type Loader struct {
+	Log       tandem.EventLog
+	Warehouse tandem.Warehouse
+	Plan      func() *Plan
+	Schema    string
+	Name      string // the offset's key; one per loader
+	Batch     int    // records per transaction at most
+	Logger    *slog.Logger
+	// OnLoad, when set, hears each committed batch (metrics, tests).
+	OnLoad func(next int64, events, quarantined int, lag time.Duration)
+
+	planned map[string][]column // event -> columns of its typed table
+}
+
+type column struct{ name, sqlType, prop string }
+
+// NewLoader returns a loader into schema "events".
+func NewLoader(log tandem.EventLog, w tandem.Warehouse, plan func() *Plan) *Loader {
+	return &Loader{Log: log, Warehouse: w, Plan: plan, Schema: "events", Name: "warehouse", Batch: 20000, Logger: slog.Default()}
+}
+
+func q(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+var reNonWord = regexp.MustCompile(`[^a-z0-9]+`)
+
+// TableName is the typed table of an event: "Product Viewed" -> product_viewed.
+func TableName(event string) string {
+	return strings.Trim(reNonWord.ReplaceAllString(strings.ToLower(event), "_"), "_")
+}
+
+var sqlTypes = map[string]string{"string": "VARCHAR", "number": "DOUBLE", "integer": "BIGINT", "boolean": "BOOLEAN", "object": "JSON", "array": "JSON"}
+
+func columnType(s *Schema) string {
+	var ts []string
+	for _, t := range s.types() {
+		if t != "null" {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) == 1 {
+		return sqlTypes[ts[0]]
+	}
+	if len(ts) == 2 && (ts[0] == "integer" && ts[1] == "number" || ts[0] == "number" && ts[1] == "integer") {
+		return "DOUBLE"
+	}
+	return "JSON"
+}
+
+const commonColumns = `message_id VARCHAR, "offset" BIGINT, source VARCHAR, user_id VARCHAR, anonymous_id VARCHAR,
+	"timestamp" TIMESTAMPTZ, received_at TIMESTAMPTZ, sent_at TIMESTAMPTZ, context JSON`
+
+// Prepare creates the tables, and evolves the typed ones to the plan: a new
+// property adds a column; a property whose type changed is refused, with
+// the event, the property and both types, before anything is loaded.
+func (l *Loader) Prepare(ctx context.Context) error {
+	s := q(l.Schema)
+	stmts := []string{
+		"create schema if not exists " + s,
+		fmt.Sprintf(`create table if not exists %s._tandem_loader (name VARCHAR primary key, next_offset BIGINT not null)`, s),
+		fmt.Sprintf(`create table if not exists %s.events (%s, type VARCHAR, event VARCHAR, group_id VARCHAR, previous_id VARCHAR,
+			properties JSON, traits JSON)`, s, commonColumns),
+		fmt.Sprintf(`create table if not exists %s.quarantine ("offset" BIGINT, received_at TIMESTAMPTZ, source VARCHAR, event VARCHAR,
+			violation VARCHAR, path VARCHAR, message VARCHAR, violations JSON, raw JSON, replayed BOOLEAN default false)`, s),
+	}
+	for _, st := range stmts {
+		if _, err := l.Warehouse.Exec(ctx, st); err != nil {
+			return err
+		}
+	}
+	plan := l.Plan()
+	l.planned = map[string][]column{}
+	names := make([]string, 0, len(plan.Events))
+	for n := range plan.Events {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		spec := plan.Events[name]
+		table := TableName(name)
+		var cols []column
+		props := make([]string, 0, len(spec.Properties))
+		for p := range spec.Properties {
+			props = append(props, p)
+		}
+		sort.Strings(props)
+		for _, p := range props {
+			cols = append(cols, column{name: TableName(p), sqlType: columnType(spec.Properties[p]), prop: p})
+		}
+		existing, err := l.Warehouse.Columns(ctx, l.Schema, table)
+		if tandem.ErrorCode(err) == tandem.ENOTFOUND {
+			defs := []string{commonColumns}
+			for _, c := range cols {
+				defs = append(defs, q(c.name)+" "+c.sqlType)
+			}
+			if _, err := l.Warehouse.Exec(ctx, fmt.Sprintf("create table %s.%s (%s)", s, q(table), strings.Join(defs, ", "))); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		} else {
+			have := map[string]string{}
+			for _, c := range existing {
+				have[c.Name] = c.Type
+			}
+			for _, c := range cols {
+				t, ok := have[c.name]
+				switch {
+				case !ok:
+					if _, err := l.Warehouse.Exec(ctx, fmt.Sprintf("alter table %s.%s add column %s %s", s, q(table), q(c.name), c.sqlType)); err != nil {
+						return err
+					}
+					l.Logger.Info("tracking plan: new property, column added", "event", name, "column", c.name)
+				case t != c.sqlType:
+					return tandem.FileErrorf(tandem.EINVALID, spec.File, spec.Line, "event %q: property %q changed from %s to %s, which the loaded table %s.%s cannot hold; add a new property instead (or rename the event)",
+						name, c.prop, t, c.sqlType, l.Schema, table)
+				}
+			}
+		}
+		l.planned[name] = cols
+	}
+	return nil
+}
+
+// Next returns the next offset to load.
+func (l *Loader) Next(ctx context.Context) (int64, error) {
+	rows, err := l.Warehouse.Query(ctx, fmt.Sprintf("select next_offset from %s._tandem_loader where name = %s", q(l.Schema), lit(l.Name)), 1)
+	if err != nil {
+		return 0, err
+	}
+	if len(rows.Rows) == 0 {
+		return 0, nil
+	}
+	var n int64
+	fmt.Sscan(fmt.Sprint(rows.Rows[0][0]), &n)
+	return n, nil
+}
+
+// Run loads until ctx is done.
+func (l *Loader) Run(ctx context.Context) error {
+	next, err := l.Next(ctx)
+	if err != nil {
+		return err
+	}
+	for {
+		if err := l.Log.Wait(ctx, next); err != nil {
+			return nil
+		}
+		n, err := l.LoadOnce(ctx, next)
+		if err != nil {
+			l.Logger.Error("loading events failed; retrying", "offset", next, "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		next = n
+	}
+}
+
+// LoadOnce loads one batch from next and returns the new next offset.
+func (l *Loader) LoadOnce(ctx context.Context, next int64) (int64, error) {
+	recs, err := l.Log.Read(ctx, next, l.Batch)
+	if err != nil || len(recs) == 0 {
+		return next, err
+	}
+	var events, quarantine []string
+	typed := map[string][]string{}
+	var oldest time.Time
+	for _, r := range recs {
+		var env Envelope
+		if err := json.Unmarshal(r.Data, &env); err != nil {
+			l.Logger.Error("unreadable record in the event log; skipped", "offset", r.Offset, "err", err)
+			continue
+		}
+		if oldest.IsZero() || env.ReceivedAt.Before(oldest) {
+			oldest = env.ReceivedAt
+		}
+		if env.Kind == "quarantine" {
+			quarantine = append(quarantine, quarantineRow(r.Offset, &env))
+			continue
+		}
+		ev := env.Event
+		common := fmt.Sprintf("%s, %d, %s, %s, %s, %s, %s, %s, %s", lit(ev.MessageID), r.Offset, lit(env.Source), nullable(ev.UserID), nullable(ev.AnonymousID),
+			tsLit(ev.Timestamp), tsLit(env.ReceivedAt), tsLit(ev.SentAt), jsonLit(ev.Context))
+		events = append(events, fmt.Sprintf("(%s, %s, %s, %s, %s, %s, %s)", common, lit(ev.Type), nullable(ev.Event), nullable(ev.GroupID), nullable(ev.PreviousID),
+			jsonLit(ev.Properties), jsonLit(ev.Traits)))
+		if cols, ok := l.planned[ev.Event]; ok && ev.Type == "track" {
+			vals := []string{common}
+			for _, c := range cols {
+				vals = append(vals, valueLit(ev.Properties[c.prop], c.sqlType))
+			}
+			typed[ev.Event] = append(typed[ev.Event], "("+strings.Join(vals, ", ")+")")
+		}
+	}
+	last := recs[len(recs)-1].Offset + 1
+	s := q(l.Schema)
+	err = l.Warehouse.Tx(ctx, func(tx tandem.Execer) error {
+		if len(events) > 0 {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("insert into %s.events values %s", s, strings.Join(events, ", "))); err != nil {
+				return err
+			}
+		}
+		if len(quarantine) > 0 {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("insert into %s.quarantine values %s", s, strings.Join(quarantine, ", "))); err != nil {
+				return err
+			}
+		}
+		for event, rows := range typed {
+			if _, err := tx.Exec(ctx, fmt.Sprintf("insert into %s.%s values %s", s, q(TableName(event)), strings.Join(rows, ", "))); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, fmt.Sprintf(`insert into %s._tandem_loader values (%s, %d) on conflict (name) do update set next_offset = excluded.next_offset`, s, lit(l.Name), last))
+		return err
+	})
+	if err != nil {
+		return next, err
+	}
+	if l.OnLoad != nil {
+		l.OnLoad(last, len(events), len(quarantine), time.Since(oldest))
+	}
+	return last, nil
+}
+
+func quarantineRow(offset int64, env *Envelope) string {
+	first := env.Violations[0]
+	event := ""
+	if env.Event != nil {
+		event = env.Event.Event
+	}
+	vs, _ := json.Marshal(env.Violations)
+	raw := string(env.Raw)
+	if !json.Valid(env.Raw) {
+		b, _ := json.Marshal(raw)
+		raw = string(b)
+	}
+	return fmt.Sprintf("(%d, %s, %s, %s, %s, %s, %s, %s::JSON, %s::JSON, false)", offset, tsLit(env.ReceivedAt), lit(env.Source), nullable(event),
+		lit(first.Type), lit(first.Path), lit(first.Message), lit(string(vs)), lit(raw))
+}
+
+func nullable(s string) string {
+	if s == "" {
+		return "NULL"
+	}
+	return lit(s)
+}
+
+func tsLit(t time.Time) string {
+	if t.IsZero() {
+		return "NULL"
+	}
+	return lit(t.UTC().Format("2006-01-02T15:04:05.999999Z")) + "::TIMESTAMPTZ"
+}
+
+func jsonLit(m map[string]any) string {
+	if m == nil {
+		return "NULL"
+	}
+	b, _ := json.Marshal(m)
+	return lit(string(b)) + "::JSON"
+}
+
+func valueLit(v any, sqlType string) string {
+	if v == nil {
+		return "NULL"
+	}
+	switch sqlType {
+	case "JSON":
+		b, _ := json.Marshal(v)
+		return lit(string(b)) + "::JSON"
+	case "VARCHAR":
+		if s, ok := v.(string); ok {
+			return lit(s)
+		}
+	case "DOUBLE", "BIGINT":
+		if f, ok := v.(float64); ok {
+			if sqlType == "BIGINT" {
+				return fmt.Sprint(int64(f))
+			}
+			return fmt.Sprint(f)
+		}
+	case "BOOLEAN":
+		if b, ok := v.(bool); ok {
+			return fmt.Sprint(b)
+		}
+	}
+	// The plan validated it; a value of another type is not loaded typed.
+	return "NULL"
+}

@@ -1,0 +1,133 @@
+package collect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/duckdb"
+)
+
+// failingTx is the real warehouse whose next transaction fails after its
+// statements ran (a crash before commit).
+type failingTx struct {
+	tandem.Warehouse
+	fail atomic.Bool
+}
+
+func (f *failingTx) Tx(ctx context.Context, fn func(tandem.Execer) error) error {
+	return f.Warehouse.Tx(ctx, func(tx tandem.Execer) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if f.fail.Swap(false) {
+			return errors.New("crash before commit")
+		}
+		return nil
+	})
+}
+
+func count(t *testing.T, w tandem.Warehouse, sql string) string {
+	t.Helper()
+	rows, err := w.Query(context.Background(), sql, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(rows.Rows[0]...)
+}
+
+func TestLoaderLoadsExactlyOnce(t *testing.T) {
+	f := newFixture(t, "")
+	var batch []string
+	for i := 0; i < 50; i++ {
+		batch = append(batch, fmt.Sprintf(`{"type": "track", "messageId": "v%d", "anonymousId": "a%d", "event": "Product Viewed", "properties": {"product_id": "p%d", "price": %d.5, "currency": "GBP"}}`, i, i%7, i, i))
+	}
+	batch = append(batch, `{"type": "track", "messageId": "bad", "anonymousId": "a", "event": "Product Viewed", "properties": {"price": "free"}}`,
+		`{"type": "identify", "messageId": "id1", "userId": "17850", "traits": {"country": "United Kingdom"}}`,
+		`{"type": "track", "messageId": "o1", "userId": "17850", "event": "Order Completed", "properties": {"order_id": "536365", "products": [{"product_id": "85123A", "quantity": 6}]}}`)
+	if code, resp, raw := f.post(t, "/v1/batch", `{"batch": [`+strings.Join(batch, ",")+`]}`, false); code != 200 || resp.Accepted != 52 || resp.Quarantined != 1 {
+		t.Fatalf("%d %s", code, raw)
+	}
+	w, err := duckdb.Open(filepath.Join(t.TempDir(), "w.duckdb"), duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	fw := &failingTx{Warehouse: w}
+	l := NewLoader(f.log, fw, f.c.Plan)
+	l.Logger, l.Batch = f.c.Logger, 20
+	ctx := context.Background()
+	if err := l.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fw.fail.Store(true)
+	if _, err := l.LoadOnce(ctx, 0); err == nil {
+		t.Fatal("the failing transaction did not fail")
+	}
+	if got := count(t, w, "select count(*) from events.events"); got != "0" {
+		t.Fatalf("a failed batch left %s rows", got)
+	}
+	// Restart from the committed offset, as a new process would.
+	next, _ := l.Next(ctx)
+	for next < f.log.End() {
+		if next, err = l.LoadOnce(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := count(t, w, "select count(*), count(distinct message_id) from events.events"); got != "52 52" {
+		t.Errorf("events: %s, want 52 rows, 52 distinct", got)
+	}
+	if got := count(t, w, "select count(*), sum(price)::int, count(*) filter (where currency = 'GBP') from events.product_viewed"); got != "50 1250 50" {
+		t.Errorf("product_viewed: %s", got)
+	}
+	if got := count(t, w, "select violation || ' ' || path || ' ' || (raw->>'messageId') from events.quarantine"); got != "required_missing properties.product_id bad" {
+		t.Errorf("quarantine: %s", got)
+	}
+	if got := count(t, w, "select products->0->>'product_id' from events.order_completed"); got != "85123A" {
+		t.Errorf("order_completed: %s", got)
+	}
+	if got := count(t, w, "select traits->>'country' from events.events where type = 'identify'"); got != "United Kingdom" {
+		t.Errorf("identify traits: %s", got)
+	}
+	if n, _ := l.Next(ctx); n != 53 {
+		t.Errorf("committed offset %d, want 53", n)
+	}
+}
+
+func TestPlanEvolution(t *testing.T) {
+	f := newFixture(t, "")
+	w, _ := duckdb.Open(filepath.Join(t.TempDir(), "w.duckdb"), duckdb.Options{})
+	defer w.Close()
+	load := func(plan string) error {
+		os.WriteFile(filepath.Join(f.dir, "events", "shop.yml"), []byte(plan), 0o644)
+		p, err := LoadPlan(f.dir)
+		if err != nil {
+			return err
+		}
+		l := NewLoader(f.log, w, func() *Plan { return p })
+		l.Logger = f.c.Logger
+		return l.Prepare(context.Background())
+	}
+	if err := load(shopPlan); err != nil {
+		t.Fatal(err)
+	}
+	added := strings.Replace(shopPlan, "      price: {type: number, minimum: 0}", "      price: {type: number, minimum: 0}\n      category: {type: string}", 1)
+	if err := load(added); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(t, w, "select count(*) from information_schema.columns where table_name = 'product_viewed' and column_name = 'category'"); got != "1" {
+		t.Errorf("new property: column count %s", got)
+	}
+	changed := strings.Replace(added, "price: {type: number, minimum: 0}", "price: {type: string}", 1)
+	err := load(changed)
+	want := `events/shop.yml:3: event "Product Viewed": property "price" changed from DOUBLE to VARCHAR, which the loaded table events.product_viewed cannot hold`
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("incompatible change: %v", err)
+	}
+}
