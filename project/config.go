@@ -87,9 +87,18 @@ type Settings struct {
 		Attempts int           `yaml:"attempts"` // per node, including the first
 		Backoff  time.Duration `yaml:"backoff"`  // doubled after each attempt
 	} `yaml:"retries"`
-	Schedules []JobSpec     `yaml:"schedules"`
-	Alerts    AlertSettings `yaml:"alerts"`
-	Serve     ServeSettings `yaml:"serve"`
+	Schedules []JobSpec       `yaml:"schedules"`
+	Alerts    AlertSettings   `yaml:"alerts"`
+	Serve     ServeSettings   `yaml:"serve"`
+	Collect   CollectSettings `yaml:"collect"`
+}
+
+// CollectSettings tune the event collector of tandem serve.
+type CollectSettings struct {
+	LogDir      string        `yaml:"log_dir"`      // the event log (target/eventlog)
+	DedupWindow time.Duration `yaml:"dedup_window"` // duplicates by messageId are dropped within it (7 days)
+	MaxBehind   int64         `yaml:"max_behind"`   // records the loader may lag before the collector answers 503
+	Linger      time.Duration `yaml:"linger"`       // how long an append waits to share an fsync (0)
 }
 
 // JobSpec is one entry of schedules: in tandem.yaml.
@@ -133,6 +142,9 @@ func defaultSettings() Settings {
 	s.Alerts.Backoff = time.Second
 	s.Serve.Addr = "127.0.0.1:8080"
 	s.Serve.Poll = 30 * time.Second
+	s.Collect.LogDir = "target/eventlog"
+	s.Collect.DedupWindow = 7 * 24 * time.Hour
+	s.Collect.MaxBehind = 1_000_000
 	return s
 }
 

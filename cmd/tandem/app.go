@@ -113,6 +113,7 @@ Start with:  tandem quickstart`,
 		a.freshnessCommand(),
 		a.serveCommand(),
 		a.tokenCommand(),
+		a.keyCommand(),
 	)
 	return root
 }

@@ -19,7 +19,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/collect"
 	"github.com/tandem-data/tandem/duckdb"
+	"github.com/tandem-data/tandem/eventlog"
 	"github.com/tandem-data/tandem/http"
 	"github.com/tandem-data/tandem/pipeline"
 	"github.com/tandem-data/tandem/project"
@@ -41,6 +43,12 @@ type platform struct {
 	metrics *http.Metrics
 	logger  *slog.Logger
 	clock   tandem.Clock
+
+	events    *eventlog.Log
+	plan      atomic.Pointer[collect.Plan]
+	collector *collect.Collector
+	loader    *collect.Loader
+	loaded    atomic.Int64 // next offset the loader will load
 
 	mu        sync.Mutex
 	logs      map[string]*runLog
@@ -119,7 +127,11 @@ func (a *app) serve(ctx context.Context, addr, logFormat string, clock tandem.Cl
 	if err != nil {
 		return tandem.Errorf(tandem.EUNAVAILABLE, "listen on %s: %v; pick another with --addr", addr, err)
 	}
-	srv := &nethttp.Server{Handler: http.NewServer(pl, pl.meta, pl.metrics, logger), ReadHeaderTimeout: 10 * time.Second}
+	mux := nethttp.NewServeMux()
+	mux.Handle("/v1/", pl.collector) // the Segment tracking API, on the same port
+	mux.Handle("/", http.NewServer(pl, pl.meta, pl.metrics, logger))
+	srv := &nethttp.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	defer pl.events.Close()
 	toks, _ := pl.meta.Tokens(ctx)
 	logger.Info("tandem serve started", "addr", "http://"+ln.Addr().String(), "project", p.Name, "jobs", len(jobs), "warehouse", p.Target.Path)
 	if len(toks) == 0 {
@@ -140,6 +152,7 @@ func (a *app) serve(ctx context.Context, addr, logFormat string, clock tandem.Cl
 	start("alerter", func() { pl.alerter.Run(ctx) })
 	start("freshness", func() { pl.watchFreshness(ctx) })
 	start("reloader", func() { pl.watchFiles(ctx) })
+	start("loader", func() { pl.loader.Run(ctx) })
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
 	select {
@@ -182,7 +195,52 @@ func (a *app) newPlatform(logger *slog.Logger, clock tandem.Clock) (*platform, e
 	pl.alerter.Clock = clock
 	pl.alerter.Attempts, pl.alerter.Backoff = p.Settings.Alerts.Attempts, p.Settings.Alerts.Backoff
 	pl.alerter.OnDelivery = func(outcome string) { pl.metrics.AlertOutcomes.WithLabelValues(outcome).Inc() }
+	if err := pl.openCollector(p); err != nil {
+		wh.Close()
+		ms.Close()
+		return nil, err
+	}
 	return pl, nil
+}
+
+// openCollector opens the event log and the tracking plan, and sets up the
+// collector and its loader.
+func (pl *platform) openCollector(p *project.Project) error {
+	plan, err := collect.LoadPlan(p.Dir)
+	if err != nil {
+		return err
+	}
+	pl.plan.Store(plan)
+	cs := p.Settings.Collect
+	dir := cs.LogDir
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(p.Dir, dir)
+	}
+	if pl.events, err = eventlog.Open(dir, eventlog.Options{Linger: cs.Linger, Logger: pl.logger}); err != nil {
+		return err
+	}
+	planFn := func() *collect.Plan { return pl.plan.Load() }
+	pl.loader = collect.NewLoader(pl.events, pl.wh, planFn)
+	pl.loader.Logger = pl.logger
+	if err := pl.loader.Prepare(context.Background()); err != nil {
+		pl.events.Close()
+		return err
+	}
+	next, err := pl.loader.Next(context.Background())
+	if err != nil {
+		pl.events.Close()
+		return err
+	}
+	pl.loaded.Store(next)
+	pl.loader.OnLoad = func(next int64, events, quarantined int, lag time.Duration) { pl.loaded.Store(next) }
+	dedup := collect.NewDedup(cs.DedupWindow)
+	if err := dedup.Rebuild(context.Background(), pl.events, pl.clock()); err != nil {
+		pl.events.Close()
+		return err
+	}
+	pl.collector = &collect.Collector{Log: pl.events, Plan: planFn, Tokens: pl.meta, Clock: pl.clock, Logger: pl.logger, Dedup: dedup,
+		Behind: func() int64 { return pl.events.End() - pl.loaded.Load() }, MaxBehind: cs.MaxBehind}
+	return nil
 }
 
 func (pl *platform) route(owner string) string {
@@ -403,7 +461,7 @@ func (pl *platform) TriggerJob(ctx context.Context, actor, name string) (*tandem
 	return nil, tandem.Errorf(tandem.ENOTFOUND, "no job %q; jobs: %s", name, strings.Join(names, ", "))
 }
 
-func (pl *platform) plan(req *http.BackfillRequest) (*pipeline.Backfill, error) {
+func (pl *platform) backfillPlan(req *http.BackfillRequest) (*pipeline.Backfill, error) {
 	from, err := parseWhen("start", req.Start)
 	if err != nil {
 		return nil, err
@@ -428,7 +486,7 @@ func (pl *platform) plan(req *http.BackfillRequest) (*pipeline.Backfill, error) 
 }
 
 func (pl *platform) StartBackfill(ctx context.Context, actor string, req *http.BackfillRequest) (*http.BackfillStatus, error) {
-	b, err := pl.plan(req)
+	b, err := pl.backfillPlan(req)
 	if err != nil {
 		return nil, err
 	}
@@ -449,7 +507,7 @@ func (pl *platform) executeBackfill(ctx context.Context, r *pipeline.Runner, run
 	if len(f) != 7 {
 		return nil, fmt.Errorf("backfill run %s has unreadable arguments %q", run.ID, run.Args)
 	}
-	b, err := pl.plan(&http.BackfillRequest{Model: f[0], Start: f[2], End: f[4], Batch: f[6]})
+	b, err := pl.backfillPlan(&http.BackfillRequest{Model: f[0], Start: f[2], End: f[4], Batch: f[6]})
 	if err != nil {
 		return nil, err
 	}
@@ -521,6 +579,16 @@ func (pl *platform) RunLog(ctx context.Context, id string, after int) ([]http.Lo
 
 func (pl *platform) Reload(ctx context.Context) error {
 	p, err := project.Load(pl.dir, pl.opts)
+	var plan *collect.Plan
+	if err == nil {
+		plan, err = collect.LoadPlan(pl.dir)
+	}
+	if err == nil && pl.loader != nil {
+		// Check the new plan against the loaded tables before using it.
+		probe := *pl.loader
+		probe.Plan = func() *collect.Plan { return plan }
+		err = probe.Prepare(ctx)
+	}
 	if err == nil {
 		var jobs []*tandem.Job
 		if jobs, err = p.Jobs(); err == nil {
@@ -535,6 +603,7 @@ func (pl *platform) Reload(ctx context.Context) error {
 	}
 	pl.loadErr.Store(nil)
 	pl.proj.Store(p)
+	pl.plan.Store(plan)
 	pl.logger.Info("project reloaded", "nodes", len(p.Nodes))
 	return nil
 }
@@ -690,4 +759,47 @@ func (a *app) tokenCommand() *cobra.Command {
 	create.Flags().StringVar(&name, "name", "", "who or what uses it")
 	tok.AddCommand(create)
 	return tok
+}
+
+// keyCommand manages the write keys of event sources (websites, apps,
+// backends): they open the collector and nothing else.
+func (a *app) keyCommand() *cobra.Command {
+	key := &cobra.Command{Use: "key", Short: "Manage write keys of event sources"}
+	var source string
+	create := &cobra.Command{
+		Use:   "create --source NAME",
+		Short: "Create a write key for a source and print it once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if source == "" {
+				return tandem.Errorf(tandem.EINVALID, "name the source: --source web")
+			}
+			p, err := a.loadProject()
+			if err != nil {
+				return err
+			}
+			ms, err := openMeta(p)
+			if err != nil {
+				return err
+			}
+			defer ms.Close()
+			t, secret, err := http.NewToken(source, tandem.RoleViewer, time.Now())
+			if err != nil {
+				return err
+			}
+			t.Role, t.ID = collect.WriteKeyRole, strings.Replace(t.ID, "tok_", "key_", 1)
+			secret = strings.Replace(secret, "tdm_", "wk_", 1)
+			t.Hash = http.HashToken(secret)
+			if err := ms.CreateToken(cmd.Context(), t); err != nil {
+				return err
+			}
+			ms.AddAudit(cmd.Context(), &tandem.AuditEntry{At: time.Now(), Actor: "cli:" + startedBy(), Action: "key.create", Target: t.ID, Detail: "source " + source})
+			fmt.Fprintln(a.stdout, secret)
+			fmt.Fprintf(a.stderr, "Write key %s for source %q. Shown once. Segment SDKs take it as their writeKey; the HTTP API as the Basic user name.\n", t.ID, source)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&source, "source", "", "the source that sends with it (web, ios, backend)")
+	key.AddCommand(create)
+	return key
 }
