@@ -208,6 +208,11 @@ func TestSingleCallsLimitsGzipAndKeys(t *testing.T) {
 	if code != 400 || !strings.Contains(raw, "the limit is 512000 bytes (500 KB) per batch") {
 		t.Errorf("big batch: %d %s", code, raw)
 	}
+	// Segment's SDKs send the key in the body.
+	req, _ := http.NewRequest("POST", f.srv.URL+"/v1/batch", strings.NewReader(`{"writeKey": "wk_test", "batch": [{"type": "page", "anonymousId": "a"}]}`))
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("write key in the body: %v %v", resp.StatusCode, err)
+	}
 	f.key = "wk_wrong"
 	if code, _, raw := f.post(t, "/v1/track", `{}`, false); code != 401 || !strings.Contains(raw, "unknown write key") {
 		t.Errorf("wrong key: %d %s", code, raw)

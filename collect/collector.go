@@ -99,15 +99,15 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "no endpoint /v1/"+kind+"; use /v1/track, identify, page, screen, group, alias or batch")
 		return
 	}
-	source, err := c.source(r)
-	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Basic realm="tandem collect"`)
-		fail(w, http.StatusUnauthorized, err.Error())
-		return
-	}
 	body, err := readBody(r)
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	source, err := c.source(r, body)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Basic realm="tandem collect"`)
+		fail(w, http.StatusUnauthorized, err.Error())
 		return
 	}
 	var msgs []json.RawMessage
@@ -177,13 +177,19 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// source finds the write key: HTTP Basic with the key as user name, as
-// Segment does, or writeKey in the body's JSON is not supported on purpose
-// (bodies are read after authentication).
-func (c *Collector) source(r *http.Request) (string, error) {
+// source finds the write key: HTTP Basic with the key as user name, or
+// writeKey in the JSON body, which is what Segment's SDKs send.
+func (c *Collector) source(r *http.Request, body []byte) (string, error) {
 	key, _, ok := r.BasicAuth()
 	if !ok || key == "" {
-		return "", errors.New("send the source's write key as the HTTP Basic user name (create one with `tandem key create --source NAME`)")
+		var b struct {
+			WriteKey string `json:"writeKey"`
+		}
+		json.Unmarshal(body, &b)
+		key = b.WriteKey
+	}
+	if key == "" {
+		return "", errors.New("send the source's write key as the HTTP Basic user name or as writeKey in the body (create one with `tandem key create --source NAME`)")
 	}
 	h := hashKey(key)
 	c.keyMu.Lock()

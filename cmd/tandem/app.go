@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/collect"
 	"github.com/tandem-data/tandem/duckdb"
 	"github.com/tandem-data/tandem/pipeline"
 	"github.com/tandem-data/tandem/project"
@@ -149,6 +150,19 @@ func (a *app) open() (*project.Project, *duckdb.Warehouse, *sqlite.MetaStore, er
 	if err != nil {
 		wh.Close()
 		return nil, nil, nil, err
+	}
+	// The collector's tables exist from the first build, so models can
+	// read them as sources before any event arrives.
+	if plan, err := collect.LoadPlan(p.Dir); err != nil {
+		wh.Close()
+		ms.Close()
+		return nil, nil, nil, err
+	} else if len(plan.Events) > 0 {
+		if err := collect.NewLoader(nil, wh, func() *collect.Plan { return plan }).Prepare(context.Background()); err != nil {
+			wh.Close()
+			ms.Close()
+			return nil, nil, nil, err
+		}
 	}
 	return p, wh, ms, nil
 }

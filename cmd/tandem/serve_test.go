@@ -140,8 +140,8 @@ func TestServeRunsTheHourlyJobOnSchedule(t *testing.T) {
 			t.Errorf("tag:marts ran %s", n.Node)
 		}
 	}
-	if models != 7 {
-		t.Errorf("hourly run built %d models, want the 7 marts", models)
+	if models != 8 {
+		t.Errorf("hourly run built %d models, want the 8 marts", models)
 	}
 	// An API-triggered run, followed to its end through the log stream.
 	var started tandem.Run
@@ -272,7 +272,7 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	out := mustRun(t, "runs", run.ID, "--project-dir", dir, "-o", "json")
 	var done tandem.Run
 	json.Unmarshal([]byte(out), &done)
-	if done.Status != tandem.StatusSuccess || len(done.Nodes) != 47 {
+	if done.Status != tandem.StatusSuccess || len(done.Nodes) != 50 {
 		t.Errorf("the run in progress was not finished: %s with %d nodes", done.Status, len(done.Nodes))
 	}
 	var runLines, withID int
