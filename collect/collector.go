@@ -63,6 +63,8 @@ type Collector struct {
 	// beyond MaxBehind the collector answers 503 instead of accepting more.
 	Behind    func() int64
 	MaxBehind int64
+	// OnCollect, when set, hears the outcome of every call (metrics).
+	OnCollect func(accepted, quarantined, duplicates int)
 
 	keyMu sync.Mutex
 	keys  map[string]string // hash -> source
@@ -264,6 +266,9 @@ func (c *Collector) Collect(ctx context.Context, source, kind string, msgs []jso
 		for _, id := range ids {
 			c.Dedup.Add(id, now)
 		}
+	}
+	if c.OnCollect != nil {
+		c.OnCollect(resp.Accepted, resp.Quarantined, resp.Duplicates)
 	}
 	return resp, nil
 }

@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tandem-data/tandem"
@@ -99,6 +100,7 @@ type Log struct {
 
 	reqs    chan *appendReq
 	stopped chan struct{}
+	lock    *os.File
 }
 
 type appendReq struct {
@@ -127,7 +129,16 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, opts: opts, changed: make(chan struct{}), reqs: make(chan *appendReq, 1024), stopped: make(chan struct{})}
+	// One writer per log: a second process appending would interleave frames.
+	lock, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, tandem.Errorf(tandem.EUNAVAILABLE, "the event log %s is open in another process (a running `tandem serve`?); stop it, or go through its API", dir)
+	}
+	l := &Log{dir: dir, opts: opts, lock: lock, changed: make(chan struct{}), reqs: make(chan *appendReq, 1024), stopped: make(chan struct{})}
 	names, err := filepath.Glob(filepath.Join(dir, "*.seg"))
 	if err != nil {
 		return nil, err
@@ -533,5 +544,6 @@ func (l *Log) Close() error {
 			first = err
 		}
 	}
+	l.lock.Close() // releases the flock
 	return first
 }

@@ -254,3 +254,17 @@ func TestWaitWakesOnAppend(t *testing.T) {
 		t.Errorf("wait with a cancelled context: %v", err)
 	}
 }
+
+func TestOneWriterPerLog(t *testing.T) {
+	dir := t.TempDir()
+	l := open(t, dir, Options{})
+	if _, err := Open(dir, Options{Logger: quiet}); tandem.ErrorCode(err) != tandem.EUNAVAILABLE {
+		t.Errorf("a second writer: %v", err)
+	}
+	l.Close()
+	again, err := Open(dir, Options{Logger: quiet})
+	if err != nil {
+		t.Fatalf("after close: %v", err)
+	}
+	again.Close()
+}

@@ -18,6 +18,9 @@ type Metrics struct {
 	QueueDepth    prometheus.Gauge
 	AlertOutcomes *prometheus.CounterVec // outcome
 	HTTP          *prometheus.HistogramVec
+	Events        *prometheus.CounterVec // outcome: accepted, quarantined, duplicate
+	LoaderLag     prometheus.Gauge
+	Loaded        prometheus.Counter
 }
 
 // NewMetrics registers every metric.
@@ -38,6 +41,11 @@ func NewMetrics() *Metrics {
 		HTTP: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tandem_http_request_duration_seconds",
 			Help: "API request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"method", "route"}),
 	}
+	m.Events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_collect_events_total",
+		Help: "Events the collector received, by outcome (accepted, quarantined, duplicate)."}, []string{"outcome"})
+	m.LoaderLag = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tandem_collect_loader_lag_records", Help: "Records in the event log not yet loaded into the warehouse."})
+	m.Loaded = prometheus.NewCounter(prometheus.CounterOpts{Name: "tandem_collect_loaded_total", Help: "Records loaded into the warehouse (events and quarantined)."})
+	m.Registry.MustRegister(m.Events, m.LoaderLag, m.Loaded)
 	m.Registry.MustRegister(m.RunsStarted, m.RunsFinished, m.NodeDuration, m.FreshnessLag, m.QueueDepth, m.AlertOutcomes, m.HTTP,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -232,14 +232,25 @@ func (pl *platform) openCollector(p *project.Project) error {
 		return err
 	}
 	pl.loaded.Store(next)
-	pl.loader.OnLoad = func(next int64, events, quarantined int, lag time.Duration) { pl.loaded.Store(next) }
+	pl.loader.OnLoad = func(next int64, events, quarantined int, lag time.Duration) {
+		pl.loaded.Store(next)
+		pl.metrics.Loaded.Add(float64(events + quarantined))
+		pl.metrics.LoaderLag.Set(float64(pl.events.End() - next))
+	}
 	dedup := collect.NewDedup(cs.DedupWindow)
 	if err := dedup.Rebuild(context.Background(), pl.events, pl.clock()); err != nil {
 		pl.events.Close()
 		return err
 	}
 	pl.collector = &collect.Collector{Log: pl.events, Plan: planFn, Tokens: pl.meta, Clock: pl.clock, Logger: pl.logger, Dedup: dedup,
-		Behind: func() int64 { return pl.events.End() - pl.loaded.Load() }, MaxBehind: cs.MaxBehind}
+		Behind: func() int64 { return pl.events.End() - pl.loaded.Load() }, MaxBehind: cs.MaxBehind,
+		OnCollect: func(accepted, quarantined, duplicates int) {
+			pl.metrics.Events.WithLabelValues("accepted").Add(float64(accepted))
+			pl.metrics.Events.WithLabelValues("quarantined").Add(float64(quarantined))
+			pl.metrics.Events.WithLabelValues("duplicate").Add(float64(duplicates))
+			pl.metrics.LoaderLag.Set(float64(pl.events.End() - pl.loaded.Load()))
+		}}
+	pl.metrics.LoaderLag.Set(float64(pl.events.End() - next))
 	return nil
 }
 
