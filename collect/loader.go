@@ -320,7 +320,7 @@ func (l *Loader) LoadOnce(ctx context.Context, next int64) (int64, error) {
 // typedValue reads one planned property out of the JSON properties. The
 // plan validated the value; try_cast keeps a surprise from failing a batch.
 func typedValue(c column) string {
-	path := lit(`$."` + strings.NewReplacer(`"`, `\"`, "'", "''").Replace(c.prop) + `"`)
+	path := lit(`$."` + strings.ReplaceAll(c.prop, `"`, `\"`) + `"`) // lit escapes quotes for SQL
 	switch c.sqlType {
 	case "JSON":
 		return fmt.Sprintf("json_extract(properties, %s)", path)
