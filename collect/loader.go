@@ -87,7 +87,7 @@ func (l *Loader) Prepare(ctx context.Context) error {
 		fmt.Sprintf(`create table if not exists %s.events (%s, type VARCHAR, event VARCHAR, group_id VARCHAR, previous_id VARCHAR,
 			properties JSON, traits JSON)`, s, commonColumns),
 		fmt.Sprintf(`create table if not exists %s.quarantine ("offset" BIGINT, received_at TIMESTAMPTZ, source VARCHAR, event VARCHAR,
-			violation VARCHAR, path VARCHAR, message VARCHAR, violations JSON, raw JSON, replayed BOOLEAN default false)`, s),
+			violation VARCHAR, path VARCHAR, message VARCHAR, violations JSON, raw JSON, type VARCHAR, replayed BOOLEAN default false)`, s),
 	}
 	for _, st := range stmts {
 		if _, err := l.Warehouse.Exec(ctx, st); err != nil {
@@ -290,13 +290,16 @@ func (l *Loader) LoadOnce(ctx context.Context, next int64) (int64, error) {
 		}
 		sort.Strings(names)
 		for _, event := range names {
-			sel := []string{`message_id, "offset", source, user_id, anonymous_id, "timestamp", received_at, sent_at, context`}
+			// Columns by name: evolution appends new ones at the end.
+			common := `message_id, "offset", source, user_id, anonymous_id, "timestamp", received_at, sent_at, context`
+			cols, sel := []string{common}, []string{common}
 			for _, c := range l.planned[event] {
+				cols = append(cols, q(c.name))
 				sel = append(sel, typedValue(c))
 			}
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`insert into %s.%s select %s from %s.events
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`insert into %s.%s (%s) select %s from %s.events
 				where "offset" >= %d and "offset" < %d and type = 'track' and event = %s`,
-				s, q(TableName(event)), strings.Join(sel, ", "), s, next, last, lit(event))); err != nil {
+				s, q(TableName(event)), strings.Join(cols, ", "), strings.Join(sel, ", "), s, next, last, lit(event))); err != nil {
 				return err
 			}
 		}
@@ -342,8 +345,12 @@ func quarantineRow(offset int64, env *Envelope) string {
 		b, _ := json.Marshal(raw)
 		raw = string(b)
 	}
-	return fmt.Sprintf("(%d, %s, %s, %s, %s, %s, %s, %s::JSON, %s::JSON, false)", offset, tsLit(env.ReceivedAt), lit(env.Source), nullable(event),
-		lit(first.Type), lit(first.Path), lit(first.Message), lit(string(vs)), lit(raw))
+	typ := ""
+	if env.Event != nil {
+		typ = env.Event.Type
+	}
+	return fmt.Sprintf("(%d, %s, %s, %s, %s, %s, %s, %s::JSON, %s::JSON, %s, false)", offset, tsLit(env.ReceivedAt), lit(env.Source), nullable(event),
+		lit(first.Type), lit(first.Path), lit(first.Message), lit(string(vs)), lit(raw), nullable(typ))
 }
 
 func nullable(s string) string {

@@ -131,3 +131,56 @@ func TestPlanEvolution(t *testing.T) {
 		t.Errorf("incompatible change: %v", err)
 	}
 }
+
+func TestReplayAfterPlanFix(t *testing.T) {
+	f := newFixture(t, "")
+	ctx := context.Background()
+	// A track call (single, no type in the body) with a property the plan
+	// does not know yet, and an event the plan does not know at all.
+	f.post(t, "/v1/track", `{"messageId": "r1", "anonymousId": "a", "event": "Product Viewed", "properties": {"product_id": "x", "colour": "red"}}`, false)
+	f.post(t, "/v1/batch", `{"batch": [{"type": "track", "messageId": "r2", "anonymousId": "a", "event": "Wishlist Shared", "properties": {"list": "l1"}}]}`, false)
+	w, _ := duckdb.Open(filepath.Join(t.TempDir(), "w.duckdb"), duckdb.Options{})
+	defer w.Close()
+	plan := f.c.Plan()
+	l := NewLoader(f.log, w, func() *Plan { return plan })
+	l.Logger = f.c.Logger
+	drain := func() {
+		if err := l.Prepare(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for next, _ := l.Next(ctx); next < f.log.End(); {
+			var err error
+			if next, err = l.LoadOnce(ctx, next); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	drain()
+	if got := count(t, w, "select count(*) from events.quarantine"); got != "2" {
+		t.Fatalf("quarantined: %s", got)
+	}
+	// Nothing changed in the plan: replay keeps them quarantined.
+	if res, err := l.Replay(ctx); err != nil || res.Replayed != 0 || res.Quarantined != 2 {
+		t.Fatalf("replay before the fix: %+v %v", res, err)
+	}
+	// The fix: colour becomes a planned property. Wishlist Shared stays unplanned.
+	fixed := strings.Replace(shopPlan, "      email: {type: string, format: email}", "      email: {type: string, format: email}\n      colour: {type: string}", 1)
+	os.WriteFile(filepath.Join(f.dir, "events", "shop.yml"), []byte(fixed), 0o644)
+	if plan, _ = LoadPlan(f.dir); plan == nil {
+		t.Fatal("plan")
+	}
+	res, err := l.Replay(ctx)
+	if err != nil || res.Replayed != 1 || res.Quarantined != 1 {
+		t.Fatalf("replay after the fix: %+v %v", res, err)
+	}
+	drain()
+	if got := count(t, w, "select count(*), min(colour) from events.product_viewed where message_id = 'r1'"); got != "1red" {
+		t.Errorf("replayed event in its typed table: %s", got)
+	}
+	if got := count(t, w, "select count(*) filter (where replayed), count(*) filter (where not replayed) from events.quarantine"); got != "1 1" {
+		t.Errorf("quarantine after replay: %s", got)
+	}
+	if res, err := l.Replay(ctx); err != nil || res.Replayed != 0 {
+		t.Errorf("a second replay: %+v %v", res, err)
+	}
+}

@@ -63,6 +63,9 @@ type Options struct {
 	// OpenFile opens segment files (os.OpenFile by default).
 	OpenFile func(name string, flag int, perm os.FileMode) (File, error)
 	Logger   *slog.Logger
+	// ReadOnly opens the log beside its writer (tandem events tail): no
+	// lock, no repair of a torn tail (it is read as the end), no appends.
+	ReadOnly bool
 }
 
 // Damage is a region recovery could not read.
@@ -134,7 +137,10 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if opts.ReadOnly {
+		lock.Close()
+		lock = nil
+	} else if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		lock.Close()
 		return nil, tandem.Errorf(tandem.EUNAVAILABLE, "the event log %s is open in another process (a running `tandem serve`?); stop it, or go through its API", dir)
 	}
@@ -159,6 +165,11 @@ func Open(dir string, opts Options) (*Log, error) {
 		} else if s.base > l.end {
 			l.end = s.base
 		}
+	}
+	if opts.ReadOnly {
+		close(l.stopped)
+		l.closed = true // appends are refused
+		return l, nil
 	}
 	if len(l.segments) == 0 {
 		if err := l.newSegment(0); err != nil {
@@ -218,7 +229,11 @@ func frameAt(r io.ReaderAt, pos, size int64) (offset int64, payload []byte, next
 }
 
 func (l *Log) recover(path string, base int64, last bool) (*segment, error) {
-	f, err := l.opts.OpenFile(path, os.O_RDWR|os.O_APPEND, 0o644)
+	flag := os.O_RDWR | os.O_APPEND
+	if l.opts.ReadOnly {
+		flag = os.O_RDONLY
+	}
+	f, err := l.opts.OpenFile(path, flag, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -245,6 +260,10 @@ func (l *Log) recover(path string, base int64, last bool) (*segment, error) {
 			}
 		}
 		if resync < 0 {
+			if last && l.opts.ReadOnly { // the writer may be mid-write: the end is here
+				size = pos
+				break
+			}
 			if last { // a torn tail: the crash cut the last write short
 				if err := f.Truncate(pos); err != nil {
 					return nil, err
@@ -530,13 +549,15 @@ func (l *Log) readCareful(s *segment, pos, from int64, max int, out []tandem.Rec
 // the files.
 func (l *Log) Close() error {
 	l.mu.Lock()
-	if l.closed {
+	if l.closed && !l.opts.ReadOnly {
 		l.mu.Unlock()
 		return nil
 	}
 	l.closed = true
 	l.mu.Unlock()
-	close(l.reqs)
+	if !l.opts.ReadOnly {
+		close(l.reqs)
+	}
 	<-l.stopped
 	var first error
 	for _, s := range l.segments {
@@ -544,6 +565,8 @@ func (l *Log) Close() error {
 			first = err
 		}
 	}
-	l.lock.Close() // releases the flock
+	if l.lock != nil {
+		l.lock.Close() // releases the flock
+	}
 	return first
 }

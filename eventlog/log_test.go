@@ -261,6 +261,19 @@ func TestOneWriterPerLog(t *testing.T) {
 	if _, err := Open(dir, Options{Logger: quiet}); tandem.ErrorCode(err) != tandem.EUNAVAILABLE {
 		t.Errorf("a second writer: %v", err)
 	}
+	ro, err := Open(dir, Options{Logger: quiet, ReadOnly: true})
+	if err != nil {
+		t.Fatalf("a reader beside the writer: %v", err)
+	}
+	appendN(t, l, 0, 3)
+	if _, err := ro.Append(context.Background(), [][]byte{[]byte("x")}); err == nil {
+		t.Error("a read-only log accepted an append")
+	}
+	ro.Close()
+	if ro, _ = Open(dir, Options{Logger: quiet, ReadOnly: true}); len(readAll(t, ro)) != 3 {
+		t.Error("the reader does not see the writer's records")
+	}
+	ro.Close()
 	l.Close()
 	again, err := Open(dir, Options{Logger: quiet})
 	if err != nil {

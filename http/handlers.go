@@ -389,3 +389,15 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, _ *tandem.Token) 
 	}
 	return writeJSON(w, http.StatusOK, map[string]any{"audit": entries})
 }
+
+func (s *Server) replayEvents(w http.ResponseWriter, r *http.Request, tok *tandem.Token) error {
+	res, err := s.Platform.ReplayQuarantined(r.Context())
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(res)
+	if err := s.record(r.Context(), tok, "events.replay", "quarantine", string(b)); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, res)
+}

@@ -35,6 +35,9 @@ type Platform interface {
 	RunLog(ctx context.Context, id string, after int) ([]LogLine, bool, error)
 	Reload(ctx context.Context) error
 	Alerts() []*schedule.Delivery
+	// ReplayQuarantined loads the quarantined events that pass the current
+	// tracking plan.
+	ReplayQuarantined(ctx context.Context) (any, error)
 }
 
 // RunRequest asks for a run.
@@ -117,6 +120,7 @@ func routes() []Route {
 		{"POST", "/api/v1/jobs/{name}/trigger", tandem.RoleEditor, "Run a job now", (*Server).triggerJob},
 		{"POST", "/api/v1/reload", tandem.RoleEditor, "Reload the project files", (*Server).reload},
 		{"GET", "/api/v1/alerts", tandem.RoleViewer, "Open incidents and recent alert deliveries", (*Server).alerts},
+		{"POST", "/api/v1/events/replay", tandem.RoleEditor, "Replay quarantined events that pass the current tracking plan", (*Server).replayEvents},
 		{"GET", "/api/v1/tokens", tandem.RoleAdmin, "API tokens (never their secrets)", (*Server).listTokens},
 		{"POST", "/api/v1/tokens", tandem.RoleAdmin, "Create a token; its secret is shown once", (*Server).createToken},
 		{"DELETE", "/api/v1/tokens/{id}", tandem.RoleAdmin, "Revoke a token", (*Server).deleteToken},

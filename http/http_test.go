@@ -53,6 +53,9 @@ func (t *testPlatform) RunLog(ctx context.Context, id string, after int) ([]LogL
 }
 func (t *testPlatform) Reload(ctx context.Context) error { return nil }
 func (t *testPlatform) Alerts() []*schedule.Delivery     { return nil }
+func (t *testPlatform) ReplayQuarantined(ctx context.Context) (any, error) {
+	return map[string]int{"replayed": 0}, nil
+}
 
 func newTestServer(t *testing.T) (*Server, map[string]string) {
 	t.Helper()

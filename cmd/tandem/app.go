@@ -115,6 +115,7 @@ Start with:  tandem quickstart`,
 		a.serveCommand(),
 		a.tokenCommand(),
 		a.keyCommand(),
+		a.eventsCommand(),
 	)
 	return root
 }

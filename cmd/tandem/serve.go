@@ -619,6 +619,10 @@ func (pl *platform) Reload(ctx context.Context) error {
 	return nil
 }
 
+func (pl *platform) ReplayQuarantined(ctx context.Context) (any, error) {
+	return pl.loader.Replay(ctx)
+}
+
 func (pl *platform) Alerts() []*schedule.Delivery {
 	d := pl.alerter.Recent()
 	if d == nil {
