@@ -22,16 +22,23 @@ import (
 	"github.com/tandem-data/tandem/http"
 )
 
+// benchSrv is a tandem serve started by a bench command.
+type benchSrv struct {
+	url, token, key string
+	pid             int
+	stop            func()
+}
+
 // benchServer starts `tandem serve` on a fresh copy of the shop example,
-// built, with an admin token.
-func (a *app) benchServer(ctx context.Context) (url, token string, stop func(), err error) {
+// built, with an admin token and a write key.
+func (a *app) benchServer(ctx context.Context) (*benchSrv, error) {
 	dir, err := os.MkdirTemp("", "tandem-bench-serve-")
 	if err != nil {
-		return "", "", nil, err
+		return nil, err
 	}
 	proj := filepath.Join(dir, "shop")
 	if err := examples.Write("shop", proj); err != nil {
-		return "", "", nil, err
+		return nil, err
 	}
 	self, _ := os.Executable()
 	cli := func(args ...string) *exec.Cmd {
@@ -41,37 +48,42 @@ func (a *app) benchServer(ctx context.Context) (url, token string, stop func(), 
 	}
 	fmt.Fprintf(a.stdout, "building the shop example in %s ...\n", proj)
 	if out, err := cli("build", "--project-dir", proj).CombinedOutput(); err != nil {
-		return "", "", nil, fmt.Errorf("build: %v\n%s", err, out)
+		return nil, fmt.Errorf("build: %v\n%s", err, out)
 	}
 	out, err := cli("token", "create", "--role", "admin", "--project-dir", proj).Output()
 	if err != nil {
-		return "", "", nil, err
+		return nil, err
 	}
-	token = strings.TrimSpace(string(out))
+	srv := &benchSrv{token: strings.TrimSpace(string(out))}
+	if out, err = cli("key", "create", "--source", "bench", "--project-dir", proj).Output(); err != nil {
+		return nil, err
+	}
+	srv.key = strings.TrimSpace(string(out))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", "", nil, err
+		return nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	srv := cli("serve", "--project-dir", proj, "--addr", addr)
-	srv.Stderr = io.Discard
-	if err := srv.Start(); err != nil {
-		return "", "", nil, err
+	proc := cli("serve", "--project-dir", proj, "--addr", addr)
+	proc.Stderr = io.Discard
+	if err := proc.Start(); err != nil {
+		return nil, err
 	}
-	stop = func() { srv.Process.Kill(); srv.Wait(); os.RemoveAll(dir) }
-	url = "http://" + addr
+	srv.pid = proc.Process.Pid
+	srv.stop = func() { proc.Process.Kill(); proc.Wait(); os.RemoveAll(dir) }
+	srv.url = "http://" + addr
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := nethttp.Get(url + "/healthz"); err == nil {
+		if resp, err := nethttp.Get(srv.url + "/healthz"); err == nil {
 			resp.Body.Close()
 			break
 		}
 		if time.Now().After(deadline) {
-			stop()
-			return "", "", nil, fmt.Errorf("tandem serve did not start")
+			srv.stop()
+			return nil, fmt.Errorf("tandem serve did not start")
 		}
 	}
-	return url, token, stop, nil
+	return srv, nil
 }
 
 func percentile(d []time.Duration, p float64) time.Duration {
@@ -96,11 +108,12 @@ func (a *app) benchAPICommand() *cobra.Command {
 		Short: "Load the HTTP API of a real tandem serve (shop example) with concurrent clients: GET a node, GET a run",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			url, token, stop, err := a.benchServer(cmd.Context())
+			srv, err := a.benchServer(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer stop()
+			defer srv.stop()
+			url, token := srv.url, srv.token
 			get := func(client *nethttp.Client, path string) (time.Duration, error) {
 				req, _ := nethttp.NewRequest("GET", url+path, nil)
 				req.Header.Set("Authorization", "Bearer "+token)
@@ -192,11 +205,12 @@ func (a *app) benchTriggerCommand() *cobra.Command {
 		Short: "Time from triggering a job through the API to its first node starting, on a real tandem serve",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			url, token, stop, err := a.benchServer(cmd.Context())
+			srv, err := a.benchServer(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer stop()
+			defer srv.stop()
+			url, token := srv.url, srv.token
 			call := func(method, path string, out any) error {
 				req, _ := nethttp.NewRequest(method, url+path, strings.NewReader("{}"))
 				req.Header.Set("Authorization", "Bearer "+token)

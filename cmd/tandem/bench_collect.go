@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	nethttp "net/http"
+	"os"
+	"path/filepath"
+
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-data/tandem/collect"
+	"github.com/tandem-data/tandem/eventlog"
+	"github.com/tandem-data/tandem/examples"
+)
+
+// segmentEvent is a Segment-shaped track call of about 500 bytes; bad ones
+// break the shop's tracking plan (a missing product_id).
+func segmentEvent(client, n int, bad bool) json.RawMessage {
+	pid := fmt.Sprintf("%05d", 10000+n%3000)
+	props := fmt.Sprintf(`"product_id": %q, "name": "WHITE HANGING HEART T-LIGHT HOLDER", "price": 2.55, "currency": "GBP", "category": "home", "url": "https://shop.example/p/%s"`, pid, pid)
+	if bad {
+		props = `"name": "no product id", "price": "2.55"`
+	}
+	return json.RawMessage(fmt.Sprintf(`{"type": "track", "messageId": "bench-%d-%d-%d", "anonymousId": "anon-%d", "event": "Product Viewed",
+"timestamp": %q, "properties": {%s}, "context": {"ip": "10.1.%d.%d", "library": {"name": "analytics-node", "version": "2.3.0"},
+"userAgent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"}}`,
+		time.Now().UnixNano(), client, n, client*1000+n%1000, time.Now().UTC().Format(time.RFC3339Nano), props, client%256, n%256))
+}
+
+func peakRSS(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			return strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:"))
+		}
+	}
+	return "?"
+}
+
+func (a *app) benchCollectCommand() *cobra.Command {
+	var rate, batch, clients int
+	var duration time.Duration
+	var bad float64
+	var ceiling bool
+	c := &cobra.Command{
+		Use:   "collect",
+		Short: "Load the Segment API of a real tandem serve: events/s acknowledged after fsync, ack latency, peak memory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			batches := make([][]json.RawMessage, 64) // prebuilt, so the generator costs little
+			for i := range batches {
+				for j := 0; j < batch; j++ {
+					batches[i] = append(batches[i], segmentEvent(i, j, bad > 0 && float64((i*batch+j)%1000) < bad*1000))
+				}
+			}
+			var ceil float64
+			if ceiling {
+				var err error
+				if ceil, err = a.collectCeiling(cmd.Context(), batches, clients, duration); err != nil {
+					return err
+				}
+			}
+			srv, err := a.benchServer(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer srv.stop()
+			url, pid, key := srv.url, srv.pid, srv.key
+			fmt.Fprintf(a.stdout, "%d clients, batches of %d, %s, target rate %s, %.1f%% bad events, against %s\n", clients, batch, duration, rateText(rate), bad*100, url)
+			bodies := make([][]byte, len(batches))
+			for i, b := range batches {
+				bodies[i], _ = json.Marshal(map[string]any{"batch": b})
+			}
+			var acked, quarantined, failed atomic.Int64
+			var mu sync.Mutex
+			var lat []time.Duration
+			end := time.Now().Add(duration)
+			var wg sync.WaitGroup
+			interval := time.Duration(0)
+			if rate > 0 {
+				interval = time.Duration(float64(time.Second) * float64(batch*clients) / float64(rate))
+			}
+			for c := 0; c < clients; c++ {
+				wg.Add(1)
+				go func(c int) {
+					defer wg.Done()
+					client := &nethttp.Client{Transport: &nethttp.Transport{MaxIdleConnsPerHost: 1}}
+					var local []time.Duration
+					next := time.Now().Add(time.Duration(c) * interval / time.Duration(clients))
+					for i := c; time.Now().Before(end); i += clients {
+						if interval > 0 {
+							time.Sleep(time.Until(next))
+							next = next.Add(interval)
+						}
+						req, _ := nethttp.NewRequest("POST", url+"/v1/batch", bytes.NewReader(bodies[i%len(bodies)]))
+						req.SetBasicAuth(key, "")
+						start := time.Now()
+						resp, err := client.Do(req)
+						if err != nil {
+							failed.Add(1)
+							continue
+						}
+						var r collect.Response
+						json.NewDecoder(resp.Body).Decode(&r)
+						resp.Body.Close()
+						local = append(local, time.Since(start))
+						if resp.StatusCode != 200 {
+							failed.Add(1)
+							continue
+						}
+						acked.Add(int64(r.Accepted + r.Duplicates))
+						quarantined.Add(int64(r.Quarantined))
+					}
+					mu.Lock()
+					lat = append(lat, local...)
+					mu.Unlock()
+				}(c)
+			}
+			wg.Wait()
+			total := float64(acked.Load()+quarantined.Load()) / duration.Seconds()
+			fmt.Fprintf(a.stdout, "  acknowledged (fsynced) %.0f events/s: %d accepted or duplicate, %d quarantined, %d failed requests\n",
+				total, acked.Load(), quarantined.Load(), failed.Load())
+			fmt.Fprintf(a.stdout, "  ack latency per batch: %s\n", latencyLine(lat))
+			fmt.Fprintf(a.stdout, "  tandem serve peak RSS: %s\n", peakRSS(pid))
+			if ceil > 0 {
+				fmt.Fprintf(a.stdout, "  HTTP / in-process ceiling: %.2f\n", total/ceil)
+			}
+			return nil
+		},
+	}
+	c.Flags().IntVar(&rate, "rate", 0, "events/s to send (0: as fast as acknowledged)")
+	c.Flags().IntVar(&batch, "batch", 100, "events per batch")
+	c.Flags().IntVar(&clients, "clients", 8, "concurrent clients")
+	c.Flags().DurationVar(&duration, "duration", 10*time.Second, "how long to load")
+	c.Flags().Float64Var(&bad, "bad", 0.02, "share of events that break the tracking plan")
+	c.Flags().BoolVar(&ceiling, "ceiling", true, "first measure the same batches decoded, validated and appended in-process, without HTTP")
+	return c
+}
+
+func rateText(r int) string {
+	if r == 0 {
+		return "unlimited"
+	}
+	return fmt.Sprintf("%d events/s", r)
+}
+
+// collectCeiling measures Collector.Collect on a fresh log, without HTTP.
+func (a *app) collectCeiling(ctx context.Context, batches [][]json.RawMessage, clients int, duration time.Duration) (float64, error) {
+	dir, err := os.MkdirTemp("", "tandem-bench-ceiling-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	plan, err := collect.LoadPlan(filepath.Join(dir, "none"))
+	if err != nil {
+		return 0, err
+	}
+	shopPlan, _ := os.MkdirTemp("", "tandem-plan-")
+	defer os.RemoveAll(shopPlan)
+	if p, err := benchPlan(shopPlan); err == nil {
+		plan = p
+	}
+	log, err := eventlog.Open(filepath.Join(dir, "log"), eventlog.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return 0, err
+	}
+	defer log.Close()
+	c := &collect.Collector{Log: log, Plan: func() *collect.Plan { return plan }, Clock: time.Now, Dedup: collect.NewDedup(7 * 24 * time.Hour)}
+	var n atomic.Int64
+	end := time.Now().Add(duration)
+	var wg sync.WaitGroup
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; time.Now().Before(end); i += clients {
+				raw, _ := json.Marshal(map[string]any{"batch": batches[i%len(batches)]})
+				var b struct{ Batch []json.RawMessage } // decode as the HTTP path does
+				json.Unmarshal(raw, &b)
+				r, err := c.Collect(ctx, "bench", "batch", b.Batch, "", nil)
+				if err == nil {
+					n.Add(int64(r.Accepted + r.Quarantined + r.Duplicates))
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	rate := float64(n.Load()) / duration.Seconds()
+	fmt.Fprintf(a.stdout, "ceiling: decoded, validated and appended (fsynced) in-process: %.0f events/s\n", rate)
+	return rate, nil
+}
+
+func benchPlan(dir string) (*collect.Plan, error) {
+	if err := examples.Write("shop", filepath.Join(dir, "shop")); err != nil {
+		return nil, err
+	}
+	return collect.LoadPlan(filepath.Join(dir, "shop"))
+}
