@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -324,5 +325,23 @@ func TestFullDiskAnswers503AndCorruptsNothing(t *testing.T) {
 	recs, _ := again.Read(context.Background(), 0, 1000)
 	if len(recs) != accepted || len(again.Damage()) != 0 {
 		t.Errorf("%d records after reopening (damage %v), want the %d acknowledged", len(recs), again.Damage(), accepted)
+	}
+}
+
+func TestDedupMemoryIsBounded(t *testing.T) {
+	d := NewDedup(7 * 24 * time.Hour)
+	d.Max = 1000
+	start := time.Date(2011, 6, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 5000; i++ {
+		d.Add(fmt.Sprintf("m%d", i), start.Add(time.Duration(i)*time.Second))
+	}
+	if d.Size() > 1000+60 { // the newest minute is never split
+		t.Errorf("%d ids kept, max 1000", d.Size())
+	}
+	if !d.Seen("m4999", start.Add(5000*time.Second)) || d.Seen("m10", start.Add(5000*time.Second)) {
+		t.Error("the newest ids must be kept and the oldest forgotten")
+	}
+	if d.Evicted == 0 {
+		t.Error("evictions within the window are not counted")
 	}
 }

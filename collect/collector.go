@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net/http"
@@ -48,7 +49,7 @@ type Envelope struct {
 	ReceivedAt time.Time       `json:"received_at"`
 	Event      *Event          `json:"event,omitempty"`
 	Violations []Violation     `json:"violations,omitempty"`
-	Raw        json.RawMessage `json:"raw"`
+	Raw        json.RawMessage `json:"raw,omitempty"`
 }
 
 // Collector serves the Segment HTTP tracking API.
@@ -246,7 +247,9 @@ func (c *Collector) Collect(ctx context.Context, source, kind string, msgs []jso
 				resp.Errors = append(resp.Errors, ItemError{Index: i, Violation: v})
 			}
 		} else {
-			env.Kind = "event"
+			// The normalized event holds what the warehouse loads; the raw
+			// message is kept for quarantined ones (replay needs it) only.
+			env.Kind, env.Raw = "event", nil
 			resp.Accepted++
 			ids = append(ids, env.Event.MessageID)
 			inBatch[env.Event.MessageID] = true
@@ -377,41 +380,80 @@ func normalize(raw json.RawMessage, kind, batchSentAt string, batchCtx map[strin
 }
 
 // Dedup remembers message ids for a window (7 days by default) so a
-// message sent twice is kept once. It is rebuilt from the log at start,
-// so the window survives restarts.
+// message sent twice is kept once. It is rebuilt from the log at start, so
+// the window survives restarts.
+//
+// Memory is bounded: ids are kept as 64-bit hashes (a false "duplicate"
+// needs a hash collision: about 1 in 10^10 at 10^5 ids), at most Max of
+// them. When more arrive within the window, the oldest are forgotten and
+// the effective window shrinks; Evicted counts them (a metric and a log).
 type Dedup struct {
-	mu     sync.Mutex
-	Window time.Duration
-	seen   map[string]time.Time
-	pruned time.Time
+	mu      sync.Mutex
+	Window  time.Duration
+	Max     int
+	seen    map[uint64]int64 // id hash -> minute received
+	minutes []minuteIDs      // in arrival order, for eviction
+	Evicted int64
 }
 
-// NewDedup returns an empty window.
+type minuteIDs struct {
+	minute int64
+	ids    []uint64
+}
+
+// NewDedup returns an empty window of at most 5 million ids (about 250 MB).
 func NewDedup(window time.Duration) *Dedup {
-	return &Dedup{Window: window, seen: map[string]time.Time{}}
+	return &Dedup{Window: window, Max: 5_000_000, seen: map[uint64]int64{}}
+}
+
+func hashID(id string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return h.Sum64()
 }
 
 // Seen reports whether id arrived within the window before now.
 func (d *Dedup) Seen(id string, now time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	t, ok := d.seen[id]
-	return ok && now.Sub(t) < d.Window
+	m, ok := d.seen[hashID(id)]
+	return ok && now.Sub(time.Unix(m*60, 0)) < d.Window
 }
 
 // Add records id as received at t.
 func (d *Dedup) Add(id string, t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.seen[id] = t
-	if t.Sub(d.pruned) > time.Minute {
-		for k, at := range d.seen {
-			if t.Sub(at) >= d.Window {
-				delete(d.seen, k)
+	h, m := hashID(id), t.Unix()/60
+	if _, ok := d.seen[h]; ok {
+		return
+	}
+	d.seen[h] = m
+	if n := len(d.minutes); n == 0 || d.minutes[n-1].minute != m {
+		d.minutes = append(d.minutes, minuteIDs{minute: m})
+	}
+	last := &d.minutes[len(d.minutes)-1]
+	last.ids = append(last.ids, h)
+	// Forget what left the window, then whatever exceeds Max, oldest first.
+	for len(d.minutes) > 1 && (t.Sub(time.Unix(d.minutes[0].minute*60, 0)) >= d.Window || len(d.seen) > d.Max) {
+		old := d.minutes[0]
+		for _, id := range old.ids {
+			if d.seen[id] == old.minute {
+				delete(d.seen, id)
+				if t.Sub(time.Unix(old.minute*60, 0)) < d.Window {
+					d.Evicted++
+				}
 			}
 		}
-		d.pruned = t
+		d.minutes = d.minutes[1:]
 	}
+}
+
+// Size is the number of ids remembered.
+func (d *Dedup) Size() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.seen)
 }
 
 // Rebuild reads the accepted events of the log received within the

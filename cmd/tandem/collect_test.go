@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	nethttp "net/http"
@@ -191,4 +192,47 @@ func TestCollectorKilledUnderLoadLosesNothingAcknowledged(t *testing.T) {
 		t.Errorf("acknowledged %d; found %v of them, %v duplicates, typed table consistent: %v", len(acked), got[1], got[2], got[3])
 	}
 	t.Logf("%d events acknowledged before SIGKILL, all loaded once", len(acked))
+}
+
+// The shop's clickstream, made from real orders, flows through the
+// collector into the warehouse, and the shop's pipeline builds from it.
+func TestShopClickstreamFlowsIntoPipelines(t *testing.T) {
+	dir, token := shopProject(t)
+	key := strings.TrimSpace(mustRun(t, "key", "create", "--source", "web", "--project-dir", dir))
+	s := startServe(t, dir, token, time.Now().UTC().Format(time.RFC3339))
+	out := mustRun(t, "events", "generate", "--key", key, "--url", s.url, "--orders", "200", "--project-dir", dir, "-o", "json")
+	var sent struct{ Orders, Events, Accepted, Quarantined, Duplicates int }
+	json.Unmarshal([]byte(out), &sent)
+	if sent.Orders != 200 || sent.Accepted+sent.Quarantined != sent.Events || sent.Quarantined == 0 || sent.Duplicates != 0 {
+		t.Fatalf("generate: %s", out)
+	}
+	for deadline := time.Now().Add(30 * time.Second); s.metric("tandem_collect_loader_lag_records") != 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the loader did not catch up")
+		}
+	}
+	var run tandem.Run
+	s.call("POST", "/api/v1/runs", `{"command": "build", "select": ["product_engagement"]}`, &run)
+	var done tandem.Run
+	for deadline := time.Now().Add(30 * time.Second); done.Status != tandem.StatusSuccess; time.Sleep(100 * time.Millisecond) {
+		s.call("GET", "/api/v1/runs/"+run.ID, "", &done)
+		if done.Status == tandem.StatusError || time.Now().After(deadline) {
+			t.Fatalf("building product_engagement: %+v", done)
+		}
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.cmd.Wait()
+	// Every product sold in those 200 orders was viewed and added to a cart.
+	rows := query(t, dir, `with sold as (
+			select distinct p.product_id from events.order_completed o, unnest(from_json(o.products, '["json"]')) as u(p),
+			lateral (select p->>'product_id' as product_id) p
+		)
+		select (select count(*) from sold),
+		       (select count(*) from sold join {{ ref('product_engagement') }} e using (product_id) where e.views > 0 and e.cart_adds > 0),
+		       (select count(*) from {{ source('events', 'quarantine') }}) = `+fmt.Sprint(sent.Quarantined)+`,
+		       (select count(*) from events.events) = `+fmt.Sprint(sent.Accepted))
+	r := rows[0]
+	if r[0] == float64(0) || r[0] != r[1] || r[2] != true || r[3] != true {
+		t.Errorf("sold products %v, of them viewed and added %v; quarantine and events counts match: %v %v", r[0], r[1], r[2], r[3])
+	}
 }

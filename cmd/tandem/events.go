@@ -130,7 +130,7 @@ func (a *app) eventsCommand() *cobra.Command {
 	}
 	tail.Flags().Int64Var(&from, "from", -10, "first offset; negative counts back from the end")
 	tail.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new records")
-	events.AddCommand(replay, list, tail)
+	events.AddCommand(replay, list, tail, a.eventsGenerateCommand())
 	return events
 }
 
