@@ -222,7 +222,8 @@ func TestShopClickstreamFlowsIntoPipelines(t *testing.T) {
 	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	s.cmd.Wait()
-	// Every product sold in those 200 orders was viewed and added to a cart.
+	// Products sold in those 200 orders were viewed and added to a cart, but
+	// for the few whose only view or add was among the 2% broken events.
 	rows := query(t, dir, `with sold as (
 			select distinct p.product_id from events.order_completed o, unnest(from_json(o.products, '["json"]')) as u(p),
 			lateral (select p->>'product_id' as product_id) p
@@ -232,7 +233,7 @@ func TestShopClickstreamFlowsIntoPipelines(t *testing.T) {
 		       (select count(*) from {{ source('events', 'quarantine') }}) = `+fmt.Sprint(sent.Quarantined)+`,
 		       (select count(*) from events.events) = `+fmt.Sprint(sent.Accepted))
 	r := rows[0]
-	if r[0] == float64(0) || r[0] != r[1] || r[2] != true || r[3] != true {
+	if r[0].(float64) < 500 || r[1].(float64) < 0.97*r[0].(float64) || r[2] != true || r[3] != true {
 		t.Errorf("sold products %v, of them viewed and added %v; quarantine and events counts match: %v %v", r[0], r[1], r[2], r[3])
 	}
 }
