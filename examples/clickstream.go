@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"time"
 )
 
@@ -96,13 +95,3 @@ func Clickstream(orders []Order, catalog []Line, seed uint64, bad float64) []jso
 }
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
-
-// SortOrders orders by time, then invoice.
-func SortOrders(orders []Order) {
-	sort.Slice(orders, func(i, j int) bool {
-		if !orders[i].At.Equal(orders[j].At) {
-			return orders[i].At.Before(orders[j].At)
-		}
-		return orders[i].InvoiceNo < orders[j].InvoiceNo
-	})
-}

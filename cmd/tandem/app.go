@@ -296,3 +296,17 @@ func (a *app) retryCommand() *cobra.Command {
 func openMeta(p *project.Project) (*sqlite.MetaStore, error) {
 	return sqlite.Open(filepath.Join(p.Dir, p.Settings.Metastore.Path))
 }
+
+// openProjectMeta loads the project and opens only its metadata store: for
+// commands that work beside a running tandem serve (it holds the warehouse).
+func (a *app) openProjectMeta() (*project.Project, *sqlite.MetaStore, error) {
+	p, err := a.loadProject()
+	if err != nil {
+		return nil, nil, err
+	}
+	ms, err := openMeta(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, ms, nil
+}

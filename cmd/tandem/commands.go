@@ -260,11 +260,7 @@ func (a *app) runsCommand() *cobra.Command {
 		Short: "History of runs, or one run's nodes",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := a.loadProject()
-			if err != nil {
-				return err
-			}
-			ms, err := openMeta(p)
+			_, ms, err := a.openProjectMeta()
 			if err != nil {
 				return err
 			}

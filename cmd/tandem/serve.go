@@ -745,11 +745,7 @@ func (a *app) tokenCommand() *cobra.Command {
 		Short: "Create a token and print it once (only its hash is kept)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := a.loadProject()
-			if err != nil {
-				return err
-			}
-			ms, err := openMeta(p)
+			_, ms, err := a.openProjectMeta()
 			if err != nil {
 				return err
 			}
@@ -789,11 +785,7 @@ func (a *app) keyCommand() *cobra.Command {
 			if source == "" {
 				return tandem.Errorf(tandem.EINVALID, "name the source: --source web")
 			}
-			p, err := a.loadProject()
-			if err != nil {
-				return err
-			}
-			ms, err := openMeta(p)
+			_, ms, err := a.openProjectMeta()
 			if err != nil {
 				return err
 			}
