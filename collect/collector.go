@@ -8,13 +8,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/valyala/fastjson"
 
 	"github.com/tandem-data/tandem"
 )
@@ -27,18 +29,20 @@ const (
 
 // Event is a collected message, normalized.
 type Event struct {
-	MessageID   string         `json:"message_id"`
-	Type        string         `json:"type"`
-	Event       string         `json:"event,omitempty"` // track: the event; page and screen: the name
-	UserID      string         `json:"user_id,omitempty"`
-	AnonymousID string         `json:"anonymous_id,omitempty"`
-	GroupID     string         `json:"group_id,omitempty"`
-	PreviousID  string         `json:"previous_id,omitempty"`
-	Timestamp   time.Time      `json:"timestamp"` // corrected for the client's clock skew
-	SentAt      time.Time      `json:"sent_at,omitzero"`
-	Properties  map[string]any `json:"properties,omitempty"`
-	Traits      map[string]any `json:"traits,omitempty"`
-	Context     map[string]any `json:"context,omitempty"`
+	MessageID   string    `json:"message_id"`
+	Type        string    `json:"type"`
+	Event       string    `json:"event,omitempty"` // track: the event; page and screen: the name
+	UserID      string    `json:"user_id,omitempty"`
+	AnonymousID string    `json:"anonymous_id,omitempty"`
+	GroupID     string    `json:"group_id,omitempty"`
+	PreviousID  string    `json:"previous_id,omitempty"`
+	Timestamp   time.Time `json:"timestamp"` // corrected for the client's clock skew
+	SentAt      time.Time `json:"sent_at,omitzero"`
+	// Properties, traits and context are kept as the compact JSON objects
+	// the client sent; they are checked, never decoded into maps.
+	Properties json.RawMessage `json:"properties,omitempty"`
+	Traits     json.RawMessage `json:"traits,omitempty"`
+	Context    json.RawMessage `json:"context,omitempty"`
 }
 
 // Envelope is one record of the event log: an accepted event, or a
@@ -107,47 +111,47 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	source, err := c.source(r, body)
-	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Basic realm="tandem collect"`)
-		fail(w, http.StatusUnauthorized, err.Error())
-		return
-	}
-	var msgs []json.RawMessage
-	var batchCtx map[string]any
-	var sentAt string
 	if kind == "batch" || kind == "import" {
 		if len(body) > MaxBatchBytes {
 			fail(w, http.StatusBadRequest, fmt.Sprintf("batch is %d bytes; the limit is %d bytes (500 KB) per batch", len(body), MaxBatchBytes))
 			return
 		}
-		var b struct {
-			Batch   []json.RawMessage `json:"batch"`
-			SentAt  string            `json:"sentAt"`
-			Context map[string]any    `json:"context"`
-		}
-		if err := json.Unmarshal(body, &b); err != nil {
-			fail(w, http.StatusBadRequest, "body is not a JSON batch {\"batch\": [...]}: "+err.Error())
-			return
-		}
-		msgs, sentAt, batchCtx = b.Batch, b.SentAt, b.Context
-	} else {
-		if len(body) > MaxMessageBytes {
-			fail(w, http.StatusBadRequest, fmt.Sprintf("message is %d bytes; the limit is %d bytes (32 KB) per message", len(body), MaxMessageBytes))
-			return
-		}
-		msgs = []json.RawMessage{body}
+	} else if len(body) > MaxMessageBytes {
+		fail(w, http.StatusBadRequest, fmt.Sprintf("message is %d bytes; the limit is %d bytes (32 KB) per message", len(body), MaxMessageBytes))
+		return
+	}
+	body = loneSurrogates(body)
+	p := parsers.Get()
+	defer parsers.Put(p)
+	var parsed *fastjson.Value
+	perr := fastjson.ValidateBytes(body)
+	if perr == nil {
+		parsed, perr = p.ParseBytes(body)
+	}
+	source, err := c.source(r, parsed)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Basic realm="tandem collect"`)
+		fail(w, http.StatusUnauthorized, err.Error())
+		return
+	}
+	if perr != nil && (kind == "batch" || kind == "import") {
+		fail(w, http.StatusBadRequest, "body is not a JSON batch {\"batch\": [...]}: "+perr.Error())
+		return
 	}
 	if c.Behind != nil && c.MaxBehind > 0 && c.Behind() > c.MaxBehind {
 		w.Header().Set("Retry-After", "5")
 		fail(w, http.StatusServiceUnavailable, "the loader is too far behind; retry later")
 		return
 	}
-	resp, err := c.Collect(r.Context(), source, kind, msgs, sentAt, batchCtx)
+	resp, err := c.collectParsed(r.Context(), source, kind, body, parsed)
 	if err != nil {
 		if tandem.ErrorCode(err) == tandem.EUNAVAILABLE {
 			w.Header().Set("Retry-After", "5")
 			fail(w, http.StatusServiceUnavailable, err.Error()+"; retry later")
+			return
+		}
+		if tandem.ErrorCode(err) == tandem.EINVALID {
+			fail(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		fail(w, http.StatusInternalServerError, "internal error")
@@ -180,16 +184,14 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
+var parsers fastjson.ParserPool
+
 // source finds the write key: HTTP Basic with the key as user name, or
 // writeKey in the JSON body, which is what Segment's SDKs send.
-func (c *Collector) source(r *http.Request, body []byte) (string, error) {
+func (c *Collector) source(r *http.Request, body *fastjson.Value) (string, error) {
 	key, _, ok := r.BasicAuth()
-	if !ok || key == "" {
-		var b struct {
-			WriteKey string `json:"writeKey"`
-		}
-		json.Unmarshal(body, &b)
-		key = b.WriteKey
+	if (!ok || key == "") && body != nil {
+		key = string(body.GetStringBytes("writeKey"))
 	}
 	if key == "" {
 		return "", errors.New("send the source's write key as the HTTP Basic user name or as writeKey in the body (create one with `tandem key create --source NAME`)")
@@ -215,29 +217,115 @@ func (c *Collector) source(r *http.Request, body []byte) (string, error) {
 }
 
 // Collect validates messages and appends them to the log, accepted or
-// quarantined, in one durable append.
-func (c *Collector) Collect(ctx context.Context, source, kind string, msgs []json.RawMessage, sentAt string, batchCtx map[string]any) (*Response, error) {
+// quarantined, in one durable append. sentAt and batchCtx are the batch's
+// (empty and nil for a single call).
+func (c *Collector) Collect(ctx context.Context, source, kind string, msgs []json.RawMessage, sentAt string, batchCtx json.RawMessage) (*Response, error) {
+	items := make([]item, len(msgs))
+	for i, raw := range msgs {
+		items[i].raw = raw
+		raw = loneSurrogates(raw)
+		if len(raw) <= MaxMessageBytes && fastjson.ValidateBytes(raw) == nil {
+			items[i].v, _ = fastjson.ParseBytes(raw)
+		}
+	}
+	var bctx *fastjson.Value
+	if len(batchCtx) > 0 {
+		bctx, _ = fastjson.ParseBytes(batchCtx)
+	}
+	return c.collect(ctx, source, kind, items, sentAt, bctx)
+}
+
+// collectParsed collects a request body parsed as JSON (parsed is nil when
+// it is not JSON: a single call is then quarantined as malformed).
+func (c *Collector) collectParsed(ctx context.Context, source, kind string, body []byte, parsed *fastjson.Value) (*Response, error) {
+	if kind != "batch" && kind != "import" {
+		return c.collect(ctx, source, kind, []item{{v: parsed, raw: body}}, "", nil)
+	}
+	if parsed.Type() != fastjson.TypeObject {
+		return nil, tandem.Errorf(tandem.EINVALID, "body is not a JSON batch {\"batch\": [...]}: it is a JSON %s", parsed.Type())
+	}
+	list := parsed.Get("batch")
+	if list == nil || list.Type() != fastjson.TypeArray {
+		return nil, tandem.Errorf(tandem.EINVALID, "body is not a JSON batch: \"batch\" must be an array of messages")
+	}
+	msgs, _ := list.Array()
+	items := make([]item, len(msgs))
+	for i, m := range msgs {
+		items[i].v = m
+	}
+	bctx := parsed.Get("context")
+	if bctx != nil && bctx.Type() != fastjson.TypeObject {
+		bctx = nil
+	}
+	return c.collect(ctx, source, kind, items, string(parsed.GetStringBytes("sentAt")), bctx)
+}
+
+// item is one message: parsed (v, nil when it is not JSON) and, when
+// known, as sent (raw).
+type item struct {
+	v   *fastjson.Value
+	raw []byte
+}
+
+// CollectBody collects a /v1/<kind> request body: what the HTTP handler
+// does after authentication. The in-process ceiling of `tandem bench
+// collect` measures it.
+func (c *Collector) CollectBody(ctx context.Context, source, kind string, body []byte) (*Response, error) {
+	body = loneSurrogates(body)
+	p := parsers.Get()
+	defer parsers.Put(p)
+	var parsed *fastjson.Value
+	err := fastjson.ValidateBytes(body)
+	if err == nil {
+		parsed, err = p.ParseBytes(body)
+	}
+	if err != nil && (kind == "batch" || kind == "import") {
+		return nil, tandem.Errorf(tandem.EINVALID, "body is not a JSON batch {\"batch\": [...]}: %v", err)
+	}
+	return c.collectParsed(ctx, source, kind, body, parsed)
+}
+
+func (c *Collector) collect(ctx context.Context, source, kind string, items []item, sentAt string, batchCtx *fastjson.Value) (*Response, error) {
 	now := c.Clock().UTC()
 	plan := c.Plan()
 	resp := &Response{Success: true}
-	records := make([][]byte, 0, len(msgs))
+	records := make([][]byte, 0, len(items))
 	var ids []string
-	inBatch := map[string]bool{}
-	for i, raw := range msgs {
-		env := &Envelope{Source: source, ReceivedAt: now, Raw: raw}
-		if len(raw) > MaxMessageBytes {
-			env.Raw, _ = json.Marshal(string(raw[:1024]) + "...")
-			env.Violations = []Violation{{Type: Malformed, Path: fmt.Sprintf("batch[%d]", i), Message: fmt.Sprintf("message is %d bytes; the limit is %d (32 KB)", len(raw), MaxMessageBytes)}}
+	inBatch := make(map[string]bool, len(items))
+	// One buffer holds every record of the call; a record is a slice of it.
+	buf := make([]byte, 0, 512*len(items))
+	var batchCtxJSON []byte
+	if batchCtx != nil {
+		batchCtxJSON = appendValue(nil, batchCtx)
+	}
+	for i, it := range items {
+		env := &Envelope{Source: source, ReceivedAt: now}
+		if it.v == nil {
+			env.Raw = rawOf(it.raw)
+			env.Violations = []Violation{{Type: Malformed, Path: "", Message: "not a JSON object"}}
 		} else {
-			ev, v := normalize(raw, kind, sentAt, batchCtx, now)
+			ev, v := normalize(it.v, kind, sentAt, batchCtxJSON, now)
 			env.Event = ev
+			// Segment's 32 KB per message; the message is encoded to
+			// measure it only when its parts come near the limit.
+			if ev == nil || ev.size() > MaxMessageBytes-1024 {
+				if full := appendValue(nil, it.v); len(full) > MaxMessageBytes {
+					ev.Properties, ev.Traits, ev.Context = nil, nil, nil // the record keeps 1 KB of it, not 32
+					env.Event, v = ev, &Violation{Type: Malformed, Path: fmt.Sprintf("batch[%d]", i), Message: fmt.Sprintf("message is %d bytes; the limit is %d (32 KB)", len(full), MaxMessageBytes)}
+					env.Raw = appendString(nil, string(full[:1024])+"...")
+				}
+			}
 			if v != nil {
 				env.Violations = []Violation{*v}
 			} else if inBatch[ev.MessageID] || c.Dedup != nil && c.Dedup.Seen(ev.MessageID, now) {
 				resp.Duplicates++
 				continue
 			} else if ev.Type == "track" {
-				env.Violations = plan.Validate(ev.Event, ev.Properties)
+				env.Violations = plan.Validate(ev.Event, it.v.Get("properties"))
+			}
+			if len(env.Violations) > 0 && env.Raw == nil {
+				// Quarantine keeps the message as sent: replay needs it.
+				env.Raw = appendValue(nil, it.v)
 			}
 		}
 		if len(env.Violations) > 0 {
@@ -247,18 +335,15 @@ func (c *Collector) Collect(ctx context.Context, source, kind string, msgs []jso
 				resp.Errors = append(resp.Errors, ItemError{Index: i, Violation: v})
 			}
 		} else {
-			// The normalized event holds what the warehouse loads; the raw
-			// message is kept for quarantined ones (replay needs it) only.
-			env.Kind, env.Raw = "event", nil
+			// The normalized event holds what the warehouse loads.
+			env.Kind = "event"
 			resp.Accepted++
 			ids = append(ids, env.Event.MessageID)
 			inBatch[env.Event.MessageID] = true
 		}
-		b, err := json.Marshal(env)
-		if err != nil {
-			return nil, err
-		}
-		records = append(records, b)
+		start := len(buf)
+		buf = appendEnvelope(buf, env)
+		records = append(records, buf[start:len(buf):len(buf)])
 	}
 	if len(records) > 0 {
 		if _, err := c.Log.Append(ctx, records); err != nil {
@@ -276,25 +361,58 @@ func (c *Collector) Collect(ctx context.Context, source, kind string, msgs []jso
 	return resp, nil
 }
 
-func str(m map[string]any, k string) string {
-	switch v := m[k].(type) {
-	case string:
-		return v
-	case float64:
-		return fmt.Sprint(int64(v))
+// size is about how many bytes the event's message took.
+func (ev *Event) size() int {
+	return len(ev.Properties) + len(ev.Traits) + len(ev.Context) + len(ev.MessageID) + len(ev.UserID) + len(ev.AnonymousID) +
+		len(ev.GroupID) + len(ev.PreviousID) + len(ev.Event) + 200
+}
+
+// normalizeRaw is normalize for a message as JSON text.
+func normalizeRaw(raw []byte, kind string, now time.Time) (*Event, *fastjson.Value, *Violation) {
+	raw = loneSurrogates(raw)
+	if fastjson.ValidateBytes(raw) != nil {
+		return nil, nil, &Violation{Type: Malformed, Path: "", Message: "not a JSON object"}
+	}
+	v, err := fastjson.ParseBytes(raw)
+	if err != nil {
+		return nil, nil, &Violation{Type: Malformed, Path: "", Message: "not a JSON object"}
+	}
+	ev, bad := normalize(v, kind, "", nil, now)
+	return ev, v, bad
+}
+
+// rawOf is a message that is not JSON, kept as a JSON string (cut at 32 KB).
+func rawOf(raw []byte) json.RawMessage {
+	if len(raw) > MaxMessageBytes {
+		raw = raw[:MaxMessageBytes]
+	}
+	return appendString(nil, raw)
+}
+
+// idField reads a Segment id: a string, or a number (some clients send
+// numeric user ids).
+func idField(m *fastjson.Value, k string) string {
+	v := m.Get(k)
+	if v == nil {
+		return ""
+	}
+	switch v.Type() {
+	case fastjson.TypeString:
+		return string(v.GetStringBytes())
+	case fastjson.TypeNumber:
+		return strconv.FormatInt(int64(v.GetFloat64()), 10)
 	}
 	return ""
 }
 
 // normalize reads a Segment message; a message that cannot be one is
 // reported as malformed, with the field at fault.
-func normalize(raw json.RawMessage, kind, batchSentAt string, batchCtx map[string]any, now time.Time) (*Event, *Violation) {
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+func normalize(m *fastjson.Value, kind, batchSentAt string, batchCtx []byte, now time.Time) (*Event, *Violation) {
+	if m.Type() != fastjson.TypeObject {
 		return nil, &Violation{Type: Malformed, Path: "", Message: "not a JSON object"}
 	}
-	ev := &Event{Type: str(m, "type"), MessageID: str(m, "messageId"), UserID: str(m, "userId"), AnonymousID: str(m, "anonymousId"),
-		GroupID: str(m, "groupId"), PreviousID: str(m, "previousId")}
+	ev := &Event{Type: idField(m, "type"), MessageID: idField(m, "messageId"), UserID: idField(m, "userId"), AnonymousID: idField(m, "anonymousId"),
+		GroupID: idField(m, "groupId"), PreviousID: idField(m, "previousId")}
 	if kind != "batch" && kind != "import" {
 		ev.Type = kind
 	}
@@ -315,14 +433,13 @@ func normalize(raw json.RawMessage, kind, batchSentAt string, batchCtx map[strin
 	}
 	for _, f := range []struct {
 		name string
-		dst  *map[string]any
+		dst  *json.RawMessage
 	}{{"properties", &ev.Properties}, {"traits", &ev.Traits}, {"context", &ev.Context}} {
-		if v, ok := m[f.name]; ok && v != nil {
-			obj, ok := v.(map[string]any)
-			if !ok {
+		if v := m.Get(f.name); v != nil && v.Type() != fastjson.TypeNull {
+			if v.Type() != fastjson.TypeObject {
 				return ev, &Violation{Type: Malformed, Path: f.name, Message: f.name + " must be an object"}
 			}
-			*f.dst = obj
+			*f.dst = appendValue(nil, v)
 		}
 	}
 	if ev.Context == nil && batchCtx != nil {
@@ -330,12 +447,12 @@ func normalize(raw json.RawMessage, kind, batchSentAt string, batchCtx map[strin
 	}
 	switch ev.Type {
 	case "track":
-		ev.Event = str(m, "event")
+		ev.Event = idField(m, "event")
 		if ev.Event == "" {
 			return ev, &Violation{Type: Malformed, Path: "event", Message: "a track call needs an event name"}
 		}
 	case "page", "screen":
-		ev.Event = str(m, "name")
+		ev.Event = idField(m, "name")
 	case "group":
 		if ev.GroupID == "" {
 			return ev, &Violation{Type: Malformed, Path: "groupId", Message: "a group call needs a groupId"}
@@ -355,11 +472,11 @@ func normalize(raw json.RawMessage, kind, batchSentAt string, batchCtx map[strin
 		}
 		return t.UTC(), nil
 	}
-	ts, v := parse("timestamp", str(m, "timestamp"))
+	ts, v := parse("timestamp", idField(m, "timestamp"))
 	if v != nil {
 		return ev, v
 	}
-	sent := str(m, "sentAt")
+	sent := idField(m, "sentAt")
 	if sent == "" {
 		sent = batchSentAt
 	}
@@ -406,10 +523,14 @@ func NewDedup(window time.Duration) *Dedup {
 	return &Dedup{Window: window, Max: 5_000_000, seen: map[uint64]int64{}}
 }
 
+// hashID is FNV-1a, 64 bits, inline (hash/fnv allocates per call).
 func hashID(id string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(id))
-	return h.Sum64()
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // Seen reports whether id arrived within the window before now.

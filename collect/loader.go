@@ -4,13 +4,17 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/valyala/fastjson"
 
 	"github.com/tandem-data/tandem"
 )
@@ -187,29 +191,73 @@ func (l *Loader) Run(ctx context.Context) error {
 }
 
 // row is one line of the NDJSON file a batch is loaded from.
-type row struct {
-	MessageID   string         `json:"message_id"`
-	Offset      int64          `json:"offset"`
-	Source      string         `json:"source"`
-	UserID      *string        `json:"user_id"`
-	AnonymousID *string        `json:"anonymous_id"`
-	Timestamp   string         `json:"timestamp"`
-	ReceivedAt  string         `json:"received_at"`
-	SentAt      *string        `json:"sent_at"`
-	Context     map[string]any `json:"context"`
-	Type        string         `json:"type"`
-	Event       *string        `json:"event"`
-	GroupID     *string        `json:"group_id"`
-	PreviousID  *string        `json:"previous_id"`
-	Properties  map[string]any `json:"properties"`
-	Traits      map[string]any `json:"traits"`
-}
+// eventKey says which typed table, if any, a loaded event also goes to.
+type eventKey struct{ Type, Event string }
 
-func opt(s string) *string {
-	if s == "" {
-		return nil
+// appendRow appends one line of the loader's NDJSON (the columns of
+// events.events) for an accepted event's record. The object fields are
+// copied as they are; only timestamps are reformatted for DuckDB.
+func appendRow(b []byte, offset int64, received time.Time, env *fastjson.Value) ([]byte, eventKey, error) {
+	ev := env.Get("event")
+	if ev == nil || ev.Type() != fastjson.TypeObject {
+		return b, eventKey{}, errors.New("an event record without its event")
 	}
-	return &s
+	ts, err := time.Parse(time.RFC3339Nano, string(ev.GetStringBytes("timestamp")))
+	if err != nil {
+		return b, eventKey{}, fmt.Errorf("timestamp: %v", err)
+	}
+	key := eventKey{Type: string(ev.GetStringBytes("type")), Event: string(ev.GetStringBytes("event"))}
+	opt := func(name string, s []byte) {
+		b = append(b, ',', '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		if len(s) == 0 {
+			b = append(b, "null"...)
+		} else {
+			b = appendString(b, s)
+		}
+	}
+	obj := func(name string) {
+		b = append(b, ',', '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		if o := ev.Get(name); o != nil && o.Type() == fastjson.TypeObject {
+			b = appendValue(b, o)
+		} else {
+			b = append(b, "null"...)
+		}
+	}
+	b = append(b, `{"message_id":`...)
+	b = appendString(b, ev.GetStringBytes("message_id"))
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, offset, 10)
+	opt("source", env.GetStringBytes("source"))
+	opt("user_id", ev.GetStringBytes("user_id"))
+	opt("anonymous_id", ev.GetStringBytes("anonymous_id"))
+	b = append(b, `,"timestamp":"`...)
+	b = ts.UTC().AppendFormat(b, tsFormat)
+	b = append(b, `","received_at":"`...)
+	b = received.UTC().AppendFormat(b, tsFormat)
+	b = append(b, '"')
+	if s := ev.GetStringBytes("sent_at"); len(s) > 0 {
+		sent, err := time.Parse(time.RFC3339Nano, string(s))
+		if err != nil {
+			return b, eventKey{}, fmt.Errorf("sent_at: %v", err)
+		}
+		b = append(b, `,"sent_at":"`...)
+		b = sent.UTC().AppendFormat(b, tsFormat)
+		b = append(b, '"')
+	} else {
+		b = append(b, `,"sent_at":null`...)
+	}
+	obj("context")
+	opt("type", []byte(key.Type))
+	opt("event", []byte(key.Event))
+	opt("group_id", ev.GetStringBytes("group_id"))
+	opt("previous_id", ev.GetStringBytes("previous_id"))
+	obj("properties")
+	obj("traits")
+	return append(b, '}', '\n'), key, nil
 }
 
 const tsFormat = "2006-01-02T15:04:05.999999Z"
@@ -229,32 +277,41 @@ func (l *Loader) LoadOnce(ctx context.Context, next int64) (int64, error) {
 	}
 	defer os.Remove(f.Name())
 	bw := bufio.NewWriterSize(f, 1<<20)
-	enc := json.NewEncoder(bw)
 	var quarantine []string
 	planned := map[string]bool{}
 	events := 0
 	var oldest time.Time
+	var p fastjson.Parser
+	var line []byte
 	for _, r := range recs {
-		var env Envelope
-		if err := json.Unmarshal(r.Data, &env); err != nil {
+		v, err := p.ParseBytes(r.Data)
+		var received time.Time
+		if err == nil {
+			received, err = time.Parse(time.RFC3339Nano, string(v.GetStringBytes("received_at")))
+		}
+		if err != nil {
 			l.Logger.Error("unreadable record in the event log; skipped", "offset", r.Offset, "err", err)
 			continue
 		}
-		if oldest.IsZero() || env.ReceivedAt.Before(oldest) {
-			oldest = env.ReceivedAt
+		if oldest.IsZero() || received.Before(oldest) {
+			oldest = received
 		}
-		if env.Kind == "quarantine" {
+		if string(v.GetStringBytes("kind")) == "quarantine" {
+			var env Envelope
+			if err := json.Unmarshal(r.Data, &env); err != nil {
+				l.Logger.Error("unreadable record in the event log; skipped", "offset", r.Offset, "err", err)
+				continue
+			}
 			quarantine = append(quarantine, quarantineRow(r.Offset, &env))
 			continue
 		}
-		ev := env.Event
-		out := row{MessageID: ev.MessageID, Offset: r.Offset, Source: env.Source, UserID: opt(ev.UserID), AnonymousID: opt(ev.AnonymousID),
-			Timestamp: ev.Timestamp.UTC().Format(tsFormat), ReceivedAt: env.ReceivedAt.UTC().Format(tsFormat), Context: ev.Context,
-			Type: ev.Type, Event: opt(ev.Event), GroupID: opt(ev.GroupID), PreviousID: opt(ev.PreviousID), Properties: ev.Properties, Traits: ev.Traits}
-		if !ev.SentAt.IsZero() {
-			out.SentAt = opt(ev.SentAt.UTC().Format(tsFormat))
+		var ev eventKey
+		line, ev, err = appendRow(line[:0], r.Offset, received, v)
+		if err != nil {
+			l.Logger.Error("unreadable record in the event log; skipped", "offset", r.Offset, "err", err)
+			continue
 		}
-		if err := enc.Encode(&out); err != nil {
+		if _, err := bw.Write(line); err != nil {
 			f.Close()
 			return next, err
 		}

@@ -6,11 +6,17 @@ package collect
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
 
 	"gopkg.in/yaml.v3"
 
@@ -50,6 +56,9 @@ type Schema struct {
 	MaxLength            *int               `yaml:"max_length" json:"max_length,omitempty"`
 	Pattern              string             `yaml:"pattern" json:"pattern,omitempty"`
 	re                   *regexp.Regexp
+	req                  map[string]bool // prepared: required properties
+	reqNames             []string        // sorted
+	typeNames            []string
 }
 
 // EventSpec is one planned event.
@@ -61,6 +70,9 @@ type EventSpec struct {
 	AdditionalProperties *bool              `yaml:"additional_properties" json:"additional_properties,omitempty"`
 	File                 string             `yaml:"-" json:"file"`
 	Line                 int                `yaml:"-" json:"line"`
+
+	once sync.Once
+	obj  *Schema
 }
 
 // Plan is the tracking plan: events/*.yml of a project.
@@ -202,9 +214,9 @@ func required(props map[string]*Schema, list any) map[string]bool {
 	return out
 }
 
-// Validate checks an event's properties against the plan. It returns the
-// violations (none means accept).
-func (p *Plan) Validate(event string, props map[string]any) []Violation {
+// Validate checks an event's properties (a JSON object, or nil) against
+// the plan. It returns the violations (none means accept).
+func (p *Plan) Validate(event string, props *fastjson.Value) []Violation {
 	spec, ok := p.Events[event]
 	if !ok {
 		if p.Unplanned == "quarantine" {
@@ -213,67 +225,116 @@ func (p *Plan) Validate(event string, props map[string]any) []Violation {
 		return nil
 	}
 	var v []Violation
-	obj := &Schema{Properties: spec.Properties, AdditionalProperties: spec.AdditionalProperties}
-	obj.validateObject("properties", props, &v)
+	spec.schema().validateObject("properties", props, &v)
 	return v
 }
 
-func (s *Schema) validateObject(path string, obj map[string]any, out *[]Violation) {
-	req := required(s.Properties, s.Required)
-	names := make([]string, 0, len(req))
-	for name := range req {
-		names = append(names, name)
+// ValidateJSON is Validate for properties as JSON text.
+func (p *Plan) ValidateJSON(event string, props []byte) ([]Violation, error) {
+	if len(props) == 0 {
+		return p.Validate(event, nil), nil
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		if v, ok := obj[name]; !ok || v == nil {
+	v, err := fastjson.ParseBytes(props)
+	if err != nil {
+		return nil, err
+	}
+	return p.Validate(event, v), nil
+}
+
+// schema is the event's properties as one object schema, prepared once.
+func (e *EventSpec) schema() *Schema {
+	e.once.Do(func() {
+		e.obj = &Schema{Properties: e.Properties, AdditionalProperties: e.AdditionalProperties}
+		e.obj.prepare()
+	})
+	return e.obj
+}
+
+// prepare computes what validation needs on every call: the required
+// properties, sorted, and the type names.
+func (s *Schema) prepare() {
+	s.req = required(s.Properties, s.Required)
+	s.reqNames = make([]string, 0, len(s.req))
+	for name := range s.req {
+		s.reqNames = append(s.reqNames, name)
+	}
+	sort.Strings(s.reqNames)
+	s.typeNames = s.types()
+	for _, c := range s.Properties {
+		c.prepare()
+	}
+	if s.Items != nil {
+		s.Items.prepare()
+	}
+}
+
+func (s *Schema) validateObject(path string, obj *fastjson.Value, out *[]Violation) {
+	var o *fastjson.Object
+	if obj != nil {
+		o, _ = obj.Object()
+	}
+	for _, name := range s.reqNames {
+		var v *fastjson.Value
+		if o != nil {
+			v = o.Get(name)
+		}
+		if v == nil || v.Type() == fastjson.TypeNull {
 			*out = append(*out, Violation{Type: RequiredMissing, Path: path + "." + name, Message: "required property is missing"})
 		}
 	}
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
+	if o == nil {
+		return
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		child, ok := s.Properties[k]
+	first := len(*out)
+	o.Visit(func(key []byte, v *fastjson.Value) {
+		child, ok := s.Properties[string(key)]
 		if !ok {
 			if s.AdditionalProperties != nil && !*s.AdditionalProperties {
-				*out = append(*out, Violation{Type: AdditionalProperty, Path: path + "." + k, Message: "property is not in the tracking plan"})
+				*out = append(*out, Violation{Type: AdditionalProperty, Path: path + "." + string(key), Message: "property is not in the tracking plan"})
 			}
-			continue
+			return
 		}
-		if obj[k] == nil && !req[k] {
-			continue // an optional property may be null
+		if v.Type() == fastjson.TypeNull && !s.req[string(key)] {
+			return // an optional property may be null
 		}
-		child.validate(path+"."+k, obj[k], out)
+		child.validate(path, key, v, out)
+	})
+	// Report in the order of the property names, whatever the client's order.
+	if added := (*out)[first:]; len(added) > 1 {
+		sort.SliceStable(added, func(i, j int) bool { return added[i].Path < added[j].Path })
 	}
 }
 
-func jsonType(v any) string {
-	switch x := v.(type) {
-	case nil:
+func jsonType(v *fastjson.Value) string {
+	switch v.Type() {
+	case fastjson.TypeNull:
 		return "null"
-	case bool:
+	case fastjson.TypeTrue, fastjson.TypeFalse:
 		return "boolean"
-	case float64:
-		if x == float64(int64(x)) {
+	case fastjson.TypeNumber:
+		if x := v.GetFloat64(); x == math.Trunc(x) && !math.IsInf(x, 0) {
 			return "integer"
 		}
 		return "number"
-	case string:
+	case fastjson.TypeString:
 		return "string"
-	case []any:
+	case fastjson.TypeArray:
 		return "array"
-	case map[string]any:
-		return "object"
 	}
-	return fmt.Sprintf("%T", v)
+	return "object"
 }
 
-func (s *Schema) validate(path string, v any, out *[]Violation) {
+// validate checks v, found at parent.key (or parent[key] when key is an
+// index); the path string is built only when something is wrong.
+func (s *Schema) validate(parent string, key []byte, v *fastjson.Value, out *[]Violation) {
+	path := func() string {
+		if len(key) > 0 && key[0] == '[' {
+			return parent + string(key)
+		}
+		return parent + "." + string(key)
+	}
 	got := jsonType(v)
-	if ts := s.types(); len(ts) > 0 {
+	if ts := s.typeNames; len(ts) > 0 {
 		ok := false
 		for _, t := range ts {
 			if t == got || (t == "number" && got == "integer") {
@@ -281,45 +342,70 @@ func (s *Schema) validate(path string, v any, out *[]Violation) {
 			}
 		}
 		if !ok {
-			*out = append(*out, Violation{Type: TypeMismatch, Path: path, Message: fmt.Sprintf("expected %s, got %s", strings.Join(ts, " or "), got)})
+			*out = append(*out, Violation{Type: TypeMismatch, Path: path(), Message: fmt.Sprintf("expected %s, got %s", strings.Join(ts, " or "), got)})
 			return
 		}
 	}
-	if len(s.Enum) > 0 {
-		ok := false
-		for _, e := range s.Enum {
-			if fmt.Sprint(e) == fmt.Sprint(v) {
-				ok = true
-			}
-		}
-		if !ok {
-			*out = append(*out, Violation{Type: InvalidValue, Path: path, Message: fmt.Sprintf("%v is not one of %v", v, s.Enum)})
-		}
+	if len(s.Enum) > 0 && !enumHas(s.Enum, v) {
+		*out = append(*out, Violation{Type: InvalidValue, Path: path(), Message: fmt.Sprintf("%s is not one of %v", v, s.Enum)})
 	}
-	switch x := v.(type) {
-	case string:
-		if s.Format != "" && !formats[s.Format].MatchString(x) {
-			*out = append(*out, Violation{Type: InvalidValue, Path: path, Message: fmt.Sprintf("%q is not a valid %s", x, s.Format)})
+	switch v.Type() {
+	case fastjson.TypeString:
+		x := v.GetStringBytes()
+		if s.Format != "" && !formats[s.Format].Match(x) {
+			*out = append(*out, Violation{Type: InvalidValue, Path: path(), Message: fmt.Sprintf("%q is not a valid %s", x, s.Format)})
 		}
-		if s.re != nil && !s.re.MatchString(x) {
-			*out = append(*out, Violation{Type: InvalidValue, Path: path, Message: fmt.Sprintf("%q does not match %s", x, s.Pattern)})
+		if s.re != nil && !s.re.Match(x) {
+			*out = append(*out, Violation{Type: InvalidValue, Path: path(), Message: fmt.Sprintf("%q does not match %s", x, s.Pattern)})
 		}
-		if s.MinLength != nil && len(x) < *s.MinLength || s.MaxLength != nil && len(x) > *s.MaxLength {
-			*out = append(*out, Violation{Type: InvalidValue, Path: path, Message: fmt.Sprintf("length %d is out of range", len(x))})
+		if n := utf8.RuneCount(x); s.MinLength != nil && n < *s.MinLength || s.MaxLength != nil && n > *s.MaxLength {
+			*out = append(*out, Violation{Type: InvalidValue, Path: path(), Message: fmt.Sprintf("length %d is out of range", n)})
 		}
-	case float64:
+	case fastjson.TypeNumber:
+		x := v.GetFloat64()
 		if s.Minimum != nil && x < *s.Minimum || s.Maximum != nil && x > *s.Maximum {
-			*out = append(*out, Violation{Type: InvalidValue, Path: path, Message: fmt.Sprintf("%v is out of range", x)})
+			*out = append(*out, Violation{Type: InvalidValue, Path: path(), Message: fmt.Sprintf("%s is out of range", v)})
 		}
-	case map[string]any:
+	case fastjson.TypeObject:
 		if s.Properties != nil || s.AdditionalProperties != nil {
-			s.validateObject(path, x, out)
+			s.validateObject(path(), v, out)
 		}
-	case []any:
+	case fastjson.TypeArray:
 		if s.Items != nil {
-			for i, item := range x {
-				s.Items.validate(fmt.Sprintf("%s[%d]", path, i), item, out)
+			p := path()
+			for i, item := range v.GetArray() {
+				s.Items.validate(p, []byte("["+strconv.Itoa(i)+"]"), item, out)
 			}
 		}
 	}
+}
+
+// enumHas reports whether v equals one of the enum's values (from YAML:
+// strings, numbers, booleans, null).
+func enumHas(enum []any, v *fastjson.Value) bool {
+	for _, e := range enum {
+		switch x := e.(type) {
+		case string:
+			if v.Type() == fastjson.TypeString && string(v.GetStringBytes()) == x {
+				return true
+			}
+		case int:
+			if v.Type() == fastjson.TypeNumber && v.GetFloat64() == float64(x) {
+				return true
+			}
+		case float64:
+			if v.Type() == fastjson.TypeNumber && v.GetFloat64() == x {
+				return true
+			}
+		case bool:
+			if x && v.Type() == fastjson.TypeTrue || !x && v.Type() == fastjson.TypeFalse {
+				return true
+			}
+		case nil:
+			if v.Type() == fastjson.TypeNull {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -42,12 +42,12 @@ func (l *Loader) Replay(ctx context.Context) (*ReplayResult, error) {
 		if kind == "" {
 			kind = "batch"
 		}
-		ev, v := normalize(raw, kind, "", nil, received)
+		ev, parsed, v := normalizeRaw(raw, kind, received)
 		var violations []Violation
 		if v != nil {
 			violations = []Violation{*v}
 		} else if ev.Type == "track" {
-			violations = plan.Validate(ev.Event, ev.Properties)
+			violations = plan.Validate(ev.Event, parsed.Get("properties"))
 		}
 		if len(violations) > 0 {
 			res.Quarantined++

@@ -118,6 +118,7 @@ func (a *app) benchCollectCommand() *cobra.Command {
 			var acked, quarantined, dups, failed atomic.Int64
 			var mu sync.Mutex
 			var lat []time.Duration
+			failures := map[string]int{} // why requests failed, and how often
 			end := time.Now().Add(duration)
 			var wg sync.WaitGroup
 			interval := time.Duration(0)
@@ -144,14 +145,23 @@ func (a *app) benchCollectCommand() *cobra.Command {
 						resp, err := client.Do(req)
 						if err != nil {
 							failed.Add(1)
+							mu.Lock()
+							failures[err.Error()]++
+							mu.Unlock()
 							continue
 						}
-						var r collect.Response
+						var r struct {
+							collect.Response
+							Error string `json:"error"`
+						}
 						json.NewDecoder(resp.Body).Decode(&r)
 						resp.Body.Close()
 						local = append(local, time.Since(start))
 						if resp.StatusCode != 200 {
 							failed.Add(1)
+							mu.Lock()
+							failures[fmt.Sprintf("%d %s", resp.StatusCode, r.Error)]++
+							mu.Unlock()
 							continue
 						}
 						acked.Add(int64(r.Accepted))
@@ -167,6 +177,9 @@ func (a *app) benchCollectCommand() *cobra.Command {
 			total := float64(acked.Load()+quarantined.Load()) / duration.Seconds()
 			fmt.Fprintf(a.stdout, "  acknowledged (fsynced) %.0f events/s: %d accepted, %d quarantined, %d duplicates (should be 0), %d failed requests\n",
 				total, acked.Load(), quarantined.Load(), dups.Load(), failed.Load())
+			for why, n := range failures {
+				fmt.Fprintf(a.stdout, "    %d failed: %s\n", n, why)
+			}
 			fmt.Fprintf(a.stdout, "  ack latency per batch: %s\n", latencyLine(lat))
 			fmt.Fprintf(a.stdout, "  tandem serve peak RSS: %s\n", peakRSS(pid))
 			if ceil > 0 {
@@ -228,9 +241,7 @@ func (a *app) collectCeiling(ctx context.Context, batches [][]json.RawMessage, c
 			var buf []byte
 			for i := w; time.Now().Before(end); i += clients {
 				buf = templates[i%len(templates)].fill(counter.Add(1), buf)
-				var b struct{ Batch []json.RawMessage } // decode as the HTTP path does
-				json.Unmarshal(buf, &b)
-				r, err := c.Collect(ctx, "bench", "batch", b.Batch, "", nil)
+				r, err := c.CollectBody(ctx, "bench", "batch", buf) // what the handler does after authentication
 				if err == nil {
 					n.Add(int64(r.Accepted + r.Quarantined))
 				}
