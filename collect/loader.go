@@ -34,9 +34,13 @@ type Loader struct {
 	Schema    string
 	Name      string // the offset's key; one per loader
 	Batch     int    // records per transaction at most
-	Logger    *slog.Logger
-	// OnLoad, when set, hears each committed batch (metrics, tests).
-	OnLoad func(next int64, events, quarantined int, lag time.Duration)
+	// Interval is the least time between two batches that are not full
+	// (500ms): under load batches follow each other at once.
+	Interval time.Duration
+	Logger   *slog.Logger
+	// OnLoad, when set, hears each committed batch (metrics, tests): the
+	// next offset, the counts, and when each of its records was received.
+	OnLoad func(next int64, events, quarantined int, received []time.Time)
 
 	planned map[string][]column // event -> columns of its typed table
 }
@@ -45,7 +49,7 @@ type column struct{ name, sqlType, prop string }
 
 // NewLoader returns a loader into schema "events".
 func NewLoader(log tandem.EventLog, w tandem.Warehouse, plan func() *Plan) *Loader {
-	return &Loader{Log: log, Warehouse: w, Plan: plan, Schema: "events", Name: "warehouse", Batch: 20000, Logger: slog.Default()}
+	return &Loader{Log: log, Warehouse: w, Plan: plan, Schema: "events", Name: "warehouse", Batch: 20000, Interval: 500 * time.Millisecond, Logger: slog.Default()}
 }
 
 func q(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
@@ -176,6 +180,7 @@ func (l *Loader) Run(ctx context.Context) error {
 		if err := l.Log.Wait(ctx, next); err != nil {
 			return nil
 		}
+		started := time.Now()
 		n, err := l.LoadOnce(ctx, next)
 		if err != nil {
 			l.Logger.Error("loading events failed; retrying", "offset", next, "err", err)
@@ -186,11 +191,19 @@ func (l *Loader) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		// A batch short of full waits out the interval: fewer, larger
+		// transactions, whose commits compete less with the log's fsyncs.
+		if n-next < int64(l.Batch) {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Until(started.Add(l.Interval))):
+			}
+		}
 		next = n
 	}
 }
 
-// row is one line of the NDJSON file a batch is loaded from.
 // eventKey says which typed table, if any, a loaded event also goes to.
 type eventKey struct{ Type, Event string }
 
@@ -280,7 +293,7 @@ func (l *Loader) LoadOnce(ctx context.Context, next int64) (int64, error) {
 	var quarantine []string
 	planned := map[string]bool{}
 	events := 0
-	var oldest time.Time
+	receivedAll := make([]time.Time, 0, len(recs))
 	var p fastjson.Parser
 	var line []byte
 	for _, r := range recs {
@@ -293,9 +306,7 @@ func (l *Loader) LoadOnce(ctx context.Context, next int64) (int64, error) {
 			l.Logger.Error("unreadable record in the event log; skipped", "offset", r.Offset, "err", err)
 			continue
 		}
-		if oldest.IsZero() || received.Before(oldest) {
-			oldest = received
-		}
+		receivedAll = append(receivedAll, received)
 		if string(v.GetStringBytes("kind")) == "quarantine" {
 			var env Envelope
 			if err := json.Unmarshal(r.Data, &env); err != nil {
@@ -330,14 +341,21 @@ func (l *Loader) LoadOnce(ctx context.Context, next int64) (int64, error) {
 	last := recs[len(recs)-1].Offset + 1
 	s := q(l.Schema)
 	err = l.Warehouse.Tx(ctx, func(tx tandem.Execer) error {
+		// The batch goes to a temporary table first: the typed tables read
+		// it there, not out of events, which grows (a scan of it made each
+		// batch slower than the one before).
+		const all = `message_id, "offset", source, user_id, anonymous_id, "timestamp", received_at, sent_at, context, type, event, group_id, previous_id, properties, traits`
 		if events > 0 {
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`insert into %s.events
-				select message_id, "offset", source, user_id, anonymous_id, "timestamp"::TIMESTAMPTZ, received_at::TIMESTAMPTZ,
-				       sent_at::TIMESTAMPTZ, context, type, event, group_id, previous_id, properties, traits
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`create or replace temp table _tandem_load as
+				select message_id, "offset", source, user_id, anonymous_id, "timestamp"::TIMESTAMPTZ as "timestamp",
+				       received_at::TIMESTAMPTZ as received_at, sent_at::TIMESTAMPTZ as sent_at, context, type, event, group_id, previous_id, properties, traits
 				from read_json(%s, format = 'newline_delimited', columns = {message_id: 'VARCHAR', "offset": 'BIGINT', source: 'VARCHAR',
 				     user_id: 'VARCHAR', anonymous_id: 'VARCHAR', "timestamp": 'VARCHAR', received_at: 'VARCHAR', sent_at: 'VARCHAR',
 				     context: 'JSON', type: 'VARCHAR', event: 'VARCHAR', group_id: 'VARCHAR', previous_id: 'VARCHAR',
-				     properties: 'JSON', traits: 'JSON'})`, s, lit(f.Name()))); err != nil {
+				     properties: 'JSON', traits: 'JSON'})`, lit(f.Name()))); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`insert into %s.events (%s) select %s from _tandem_load`, s, all, all)); err != nil {
 				return err
 			}
 		}
@@ -354,9 +372,13 @@ func (l *Loader) LoadOnce(ctx context.Context, next int64) (int64, error) {
 				cols = append(cols, q(c.name))
 				sel = append(sel, typedValue(c))
 			}
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`insert into %s.%s (%s) select %s from %s.events
-				where "offset" >= %d and "offset" < %d and type = 'track' and event = %s`,
-				s, q(TableName(event)), strings.Join(cols, ", "), strings.Join(sel, ", "), s, next, last, lit(event))); err != nil {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`insert into %s.%s (%s) select %s from _tandem_load where type = 'track' and event = %s`,
+				s, q(TableName(event)), strings.Join(cols, ", "), strings.Join(sel, ", "), lit(event))); err != nil {
+				return err
+			}
+		}
+		if events > 0 {
+			if _, err := tx.Exec(ctx, `drop table _tandem_load`); err != nil {
 				return err
 			}
 		}
@@ -372,7 +394,7 @@ func (l *Loader) LoadOnce(ctx context.Context, next int64) (int64, error) {
 		return next, err
 	}
 	if l.OnLoad != nil {
-		l.OnLoad(last, events, len(quarantine), time.Since(oldest))
+		l.OnLoad(last, events, len(quarantine), receivedAll)
 	}
 	return last, nil
 }

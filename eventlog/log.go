@@ -66,6 +66,12 @@ type Options struct {
 	// ReadOnly opens the log beside its writer (tandem events tail): no
 	// lock, no repair of a torn tail (it is read as the end), no appends.
 	ReadOnly bool
+	// Retention: Trim removes whole segments, oldest first, whose newest
+	// record is older than MaxAge or while the log holds more than
+	// MaxBytes; never the segment being written, never one with records
+	// not yet consumed. Zero means no limit.
+	MaxAge   time.Duration
+	MaxBytes int64
 }
 
 // Damage is a region recovery could not read.
@@ -104,6 +110,7 @@ type Log struct {
 	reqs    chan *appendReq
 	stopped chan struct{}
 	lock    *os.File
+	removed []*segment // trimmed; closed at the next Trim, when no read can still use them
 }
 
 type appendReq struct {
@@ -545,6 +552,72 @@ func (l *Log) readCareful(s *segment, pos, from int64, max int, out []tandem.Rec
 	return out
 }
 
+// Trim applies the retention of Options to the segments whose records are
+// all below consumed (the loader's committed offset): what is not loaded
+// is never removed, whatever its age or size. It returns how many
+// segments it removed.
+func (l *Log) Trim(consumed int64, now time.Time) (int, error) {
+	if l.opts.ReadOnly || l.opts.MaxAge <= 0 && l.opts.MaxBytes <= 0 {
+		return 0, nil
+	}
+	l.mu.Lock()
+	for _, s := range l.removed {
+		s.file.Close()
+	}
+	l.removed = nil
+	var total int64
+	for _, s := range l.segments {
+		total += s.size
+	}
+	var gone []*segment
+	for len(l.segments) > 1 {
+		s := l.segments[0]
+		if s.last >= consumed {
+			break
+		}
+		old := false
+		if l.opts.MaxAge > 0 {
+			if fi, err := os.Stat(s.path); err == nil && now.Sub(fi.ModTime()) > l.opts.MaxAge {
+				old = true // the file was last written when its newest record was
+			}
+		}
+		if !old && !(l.opts.MaxBytes > 0 && total > l.opts.MaxBytes) {
+			break
+		}
+		total -= s.size
+		gone = append(gone, s)
+		l.segments = l.segments[1:]
+	}
+	// A Read that copied the segment list before this keeps its file open
+	// until the next Trim.
+	l.removed = gone
+	l.mu.Unlock()
+	var first error
+	for _, s := range gone {
+		if err := os.Remove(s.path); err != nil && first == nil {
+			first = err
+		}
+		l.opts.Logger.Info("event log segment removed by retention", "segment", filepath.Base(s.path), "first", s.base, "last", s.last, "bytes", s.size)
+	}
+	if len(gone) > 0 {
+		if d, err := os.Open(l.dir); err == nil {
+			d.Sync()
+			d.Close()
+		}
+	}
+	return len(gone), first
+}
+
+// First is the offset of the oldest record the log still holds.
+func (l *Log) First() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.segments) == 0 {
+		return l.end
+	}
+	return l.segments[0].base
+}
+
 // Close stops the writer after the appends already queued, and closes
 // the files.
 func (l *Log) Close() error {
@@ -560,7 +633,7 @@ func (l *Log) Close() error {
 	}
 	<-l.stopped
 	var first error
-	for _, s := range l.segments {
+	for _, s := range append(l.segments, l.removed...) {
 		if err := s.file.Close(); err != nil && first == nil {
 			first = err
 		}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/tandem-data/tandem"
 )
@@ -280,4 +281,54 @@ func TestOneWriterPerLog(t *testing.T) {
 		t.Fatalf("after close: %v", err)
 	}
 	again.Close()
+}
+
+func TestRetentionRemovesOnlyConsumedSegments(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentBytes: 1000, MaxBytes: 3000}
+	l := open(t, dir, opts)
+	appendN(t, l, 0, 300) // about 10 segments of 1,000 bytes
+	segs := func() int { s, _ := filepath.Glob(filepath.Join(dir, "*.seg")); return len(s) }
+	before := segs()
+	now := time.Now()
+
+	// Nothing consumed: nothing goes, however big the log is.
+	if n, err := l.Trim(0, now); n != 0 || err != nil || segs() != before {
+		t.Fatalf("trim with nothing consumed removed %d (%v)", n, err)
+	}
+	// Consumed up to 150: by size, old segments go, but none holding 150 or later.
+	n, err := l.Trim(150, now)
+	if err != nil || n == 0 {
+		t.Fatalf("trim by size removed %d (%v)", n, err)
+	}
+	recs := readAll(t, l)
+	if first := recs[0].Offset; first > 150 || first != l.First() || recs[len(recs)-1].Offset != 299 {
+		t.Fatalf("after trimming, records %d..%d (First %d); 150..299 must remain", first, recs[len(recs)-1].Offset, l.First())
+	}
+	for i, r := range recs {
+		if r.Offset != recs[0].Offset+int64(i) || string(r.Data) != fmt.Sprintf("event-%05d", r.Offset) {
+			t.Fatalf("record %d after trim: %d %q", i, r.Offset, r.Data)
+		}
+	}
+
+	// By age: segments last written 2 days ago go when everything is consumed,
+	// except the one being written.
+	l.Close()
+	names, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	for _, name := range names {
+		os.Chtimes(name, now.Add(-48*time.Hour), now.Add(-48*time.Hour))
+	}
+	l = open(t, dir, Options{SegmentBytes: 1000, MaxAge: 24 * time.Hour})
+	if n, err := l.Trim(300, now); err != nil || n != len(names)-1 || segs() != 1 {
+		t.Fatalf("trim by age removed %d of %d (%v); %d left", n, len(names), err, segs())
+	}
+	if l.End() != 300 {
+		t.Fatalf("end %d after trimming; offsets must go on from 300", l.End())
+	}
+	appendN(t, l, 300, 1)
+	l.Close()
+	l = open(t, dir, Options{SegmentBytes: 1000})
+	if recs := readAll(t, l); len(recs) == 0 || recs[len(recs)-1].Offset != 300 || l.End() != 301 {
+		t.Fatalf("after reopening a trimmed log: %d records, end %d", len(recs), l.End())
+	}
 }

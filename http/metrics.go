@@ -21,6 +21,7 @@ type Metrics struct {
 	Events        *prometheus.CounterVec // outcome: accepted, quarantined, duplicate
 	LoaderLag     prometheus.Gauge
 	Loaded        prometheus.Counter
+	EndToEnd      prometheus.Histogram
 }
 
 // NewMetrics registers every metric.
@@ -44,8 +45,11 @@ func NewMetrics() *Metrics {
 	m.Events = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_collect_events_total",
 		Help: "Events the collector received, by outcome (accepted, quarantined, duplicate)."}, []string{"outcome"})
 	m.LoaderLag = prometheus.NewGauge(prometheus.GaugeOpts{Name: "tandem_collect_loader_lag_records", Help: "Records in the event log not yet loaded into the warehouse."})
+	m.EndToEnd = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tandem_collect_end_to_end_seconds",
+		Help:    "From an event's arrival at the collector to its commit in the warehouse.",
+		Buckets: []float64{.05, .1, .25, .5, 1, 2, 3, 4, 5, 7.5, 10, 15, 30, 60, 120}})
 	m.Loaded = prometheus.NewCounter(prometheus.CounterOpts{Name: "tandem_collect_loaded_total", Help: "Records loaded into the warehouse (events and quarantined)."})
-	m.Registry.MustRegister(m.Events, m.LoaderLag, m.Loaded)
+	m.Registry.MustRegister(m.Events, m.LoaderLag, m.Loaded, m.EndToEnd)
 	m.Registry.MustRegister(m.RunsStarted, m.RunsFinished, m.NodeDuration, m.FreshnessLag, m.QueueDepth, m.AlertOutcomes, m.HTTP,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -99,6 +99,16 @@ type CollectSettings struct {
 	DedupWindow time.Duration `yaml:"dedup_window"` // duplicates by messageId are dropped within it (7 days)
 	MaxBehind   int64         `yaml:"max_behind"`   // records the loader may lag before the collector answers 503
 	Linger      time.Duration `yaml:"linger"`       // how long an append waits to share an fsync (0)
+	LoadEvery   time.Duration `yaml:"load_every"`   // the least time between two loader batches that are not full (500ms)
+	Retention   Retention     `yaml:"retention"`
+}
+
+// Retention says how long the event log keeps what the loader has loaded:
+// whole segments go when their newest record is older than MaxAge or
+// while the log is bigger than MaxBytes. Unloaded records always stay.
+type Retention struct {
+	MaxAge   time.Duration `yaml:"max_age"`   // 8 days (beyond the 7-day dedup window, which is rebuilt from the log); 0: forever
+	MaxBytes int64         `yaml:"max_bytes"` // 0: no limit
 }
 
 // JobSpec is one entry of schedules: in tandem.yaml.
@@ -145,6 +155,8 @@ func defaultSettings() Settings {
 	s.Collect.LogDir = "target/eventlog"
 	s.Collect.DedupWindow = 7 * 24 * time.Hour
 	s.Collect.MaxBehind = 1_000_000
+	s.Collect.LoadEvery = 500 * time.Millisecond
+	s.Collect.Retention.MaxAge = 8 * 24 * time.Hour
 	return s
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestJobs(t *testing.T) {
@@ -58,5 +59,24 @@ schedules:
 		if err == nil || !strings.HasPrefix(err.Error(), msg) {
 			t.Errorf("%q: %v, want %q", yaml, err, msg)
 		}
+	}
+}
+
+func TestCollectSettings(t *testing.T) {
+	p, err := Load(writeProject(t, map[string]string{"models/a.sql": "select 1 as id"}), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Settings.Collect
+	if c.Retention.MaxAge != 8*24*time.Hour || c.Retention.MaxBytes != 0 || c.DedupWindow != 7*24*time.Hour || c.LoadEvery != 500*time.Millisecond {
+		t.Errorf("defaults: %+v", c)
+	}
+	p, err = Load(writeProject(t, map[string]string{"models/a.sql": "select 1 as id",
+		"tandem.yaml": "collect:\n  retention:\n    max_age: 72h\n    max_bytes: 10737418240\n  load_every: 1s\n"}), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Settings.Collect; c.Retention.MaxAge != 72*time.Hour || c.Retention.MaxBytes != 10<<30 || c.LoadEvery != time.Second {
+		t.Errorf("from tandem.yaml: %+v", c)
 	}
 }

@@ -10,7 +10,7 @@ import (
 	nethttp "net/http"
 	"os"
 	"path/filepath"
-
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -182,6 +182,24 @@ func (a *app) benchCollectCommand() *cobra.Command {
 			}
 			fmt.Fprintf(a.stdout, "  ack latency per batch: %s\n", latencyLine(lat))
 			fmt.Fprintf(a.stdout, "  tandem serve peak RSS: %s\n", peakRSS(pid))
+			// The loader shares the machine: how far it got during the load,
+			// how long it took to catch up, and the end-to-end latency.
+			m, err := scrape(url, srv.token)
+			if err != nil {
+				return err
+			}
+			loadedDuring := m["tandem_collect_loaded_total"]
+			caughtUp := time.Now()
+			for m["tandem_collect_loader_lag_records"] > 0 && time.Since(caughtUp) < 5*time.Minute {
+				time.Sleep(200 * time.Millisecond)
+				if m, err = scrape(url, srv.token); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(a.stdout, "  loader: %.0f records/s during the load; caught up %.1fs after it (lag now %.0f)\n",
+				loadedDuring/duration.Seconds(), time.Since(caughtUp).Seconds(), m["tandem_collect_loader_lag_records"])
+			fmt.Fprintf(a.stdout, "  end to end (received -> committed in the warehouse), from the histogram's buckets: p50 <= %s, p99 <= %s\n",
+				bucketQuantile(m, "tandem_collect_end_to_end_seconds", 0.5), bucketQuantile(m, "tandem_collect_end_to_end_seconds", 0.99))
 			if ceil > 0 {
 				fmt.Fprintf(a.stdout, "  HTTP / in-process ceiling: %.2f\n", total/ceil)
 			}
@@ -259,4 +277,59 @@ func benchPlan(dir string) (*collect.Plan, error) {
 		return nil, err
 	}
 	return collect.LoadPlan(filepath.Join(dir, "shop"))
+}
+
+// scrape reads the server's Prometheus metrics into name{labels} -> value.
+func scrape(url, token string) (map[string]float64, error) {
+	req, _ := nethttp.NewRequest("GET", url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := nethttp.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		var v float64
+		fmt.Sscan(line[i+1:], &v)
+		out[line[:i]] = v
+	}
+	return out, nil
+}
+
+// bucketQuantile is the upper bound of the histogram bucket that holds
+// quantile q (what a histogram can say without interpolating).
+func bucketQuantile(m map[string]float64, name string, q float64) string {
+	total := m[name+"_count"]
+	if total == 0 {
+		return "?"
+	}
+	type bucket struct{ le, n float64 }
+	var bs []bucket
+	for k, v := range m {
+		if rest, ok := strings.CutPrefix(k, name+`_bucket{le="`); ok {
+			var le float64
+			if _, err := fmt.Sscan(strings.TrimSuffix(rest, `"}`), &le); err == nil {
+				bs = append(bs, bucket{le, v})
+			}
+		}
+	}
+	sort.Slice(bs, func(i, j int) bool { return bs[i].le < bs[j].le })
+	for _, b := range bs {
+		if b.n >= q*total {
+			return fmt.Sprintf("%gs", b.le)
+		}
+	}
+	return "+Inf"
 }

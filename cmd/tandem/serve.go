@@ -216,12 +216,18 @@ func (pl *platform) openCollector(p *project.Project) error {
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(p.Dir, dir)
 	}
-	if pl.events, err = eventlog.Open(dir, eventlog.Options{Linger: cs.Linger, Logger: pl.logger}); err != nil {
+	if pl.events, err = eventlog.Open(dir, eventlog.Options{Linger: cs.Linger, Logger: pl.logger,
+		MaxAge: cs.Retention.MaxAge, MaxBytes: cs.Retention.MaxBytes}); err != nil {
 		return err
+	}
+	if cs.Retention.MaxAge > 0 && cs.Retention.MaxAge < cs.DedupWindow {
+		pl.logger.Warn("collect.retention.max_age is shorter than collect.dedup_window: after a restart, duplicates older than max_age are not recognized",
+			"max_age", cs.Retention.MaxAge, "dedup_window", cs.DedupWindow)
 	}
 	planFn := func() *collect.Plan { return pl.plan.Load() }
 	pl.loader = collect.NewLoader(pl.events, pl.wh, planFn)
 	pl.loader.Logger = pl.logger
+	pl.loader.Interval = cs.LoadEvery
 	if err := pl.loader.Prepare(context.Background()); err != nil {
 		pl.events.Close()
 		return err
@@ -232,7 +238,19 @@ func (pl *platform) openCollector(p *project.Project) error {
 		return err
 	}
 	pl.loaded.Store(next)
-	pl.loader.OnLoad = func(next int64, events, quarantined int, lag time.Duration) {
+	var trimmed time.Time
+	pl.loader.OnLoad = func(next int64, events, quarantined int, received []time.Time) {
+		now := time.Now()
+		for _, r := range received {
+			pl.metrics.EndToEnd.Observe(now.Sub(r).Seconds())
+		}
+		// Retention, at most once a minute, of what is loaded only.
+		if now.Sub(trimmed) > time.Minute {
+			trimmed = now
+			if _, err := pl.events.Trim(next, now); err != nil {
+				pl.logger.Error("event log retention failed", "err", err)
+			}
+		}
 		pl.loaded.Store(next)
 		pl.metrics.Loaded.Add(float64(events + quarantined))
 		pl.metrics.LoaderLag.Set(float64(pl.events.End() - next))
