@@ -77,3 +77,13 @@ func ExitCode(err error) int {
 	}
 	return 1
 }
+
+// ErrorMessage returns the message of the first *Error in err's chain,
+// without its file and line, or err's text for any other error.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return err.Error()
+}

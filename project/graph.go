@@ -310,3 +310,12 @@ func (p *Project) ByName(name string) (*tandem.Node, bool) {
 
 // NearestName suggests a model or seed name close to name.
 func (p *Project) NearestName(name string) string { return nearest(name, keys(p.byName)) }
+
+// Source returns the source table source.table.
+func (p *Project) Source(source, table string) (*tandem.Node, bool) {
+	id, ok := p.sources[source+"."+table]
+	if !ok {
+		return nil, false
+	}
+	return p.Nodes[id], true
+}

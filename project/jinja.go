@@ -325,3 +325,6 @@ func macroError(t *Template, err error, known []string, macroFiles map[string]st
 	}
 	return tandem.FileErrorf(tandem.EINVALID, t.File, t.Line+max(outer, 1)-1, "in macro %s (%s): %s", name, where, inner.Message)
 }
+
+// QuoteString quotes s as an SQL string literal.
+func QuoteString(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }

@@ -158,3 +158,10 @@ func lineAt(lines []int, i int) int {
 	}
 	return 0
 }
+
+// DecodeYAML decodes src strictly into out, as the project's own files
+// are: an unknown key is an error with its line and the nearest known
+// key. It returns the document node, for line numbers.
+func DecodeYAML(file string, src []byte, out any) (*yaml.Node, error) {
+	return decodeStrict(file, src, out)
+}
