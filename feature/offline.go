@@ -60,7 +60,7 @@ type SourceVersion struct {
 	View     string    `json:"view"`
 	Relation string    `json:"relation"`
 	Rows     int64     `json:"rows"`
-	Version  int       `json:"version,omitempty"`  // the latest kept table version, when the source is a built model
+	Version  int       `json:"version,omitempty"` // the latest kept table version, when the source is a built model
 	BuiltAt  time.Time `json:"built_at,omitzero"` // when that version was published
 	MaxEvent string    `json:"max_event_ts"`
 }
