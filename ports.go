@@ -15,6 +15,10 @@ type Warehouse interface {
 	Exec(ctx context.Context, sql string) (int64, error)
 	// Query runs a query and returns at most limit rows (all when limit <= 0).
 	Query(ctx context.Context, sql string, limit int) (*Rows, error)
+	// Each runs a query and calls fn for every row, without holding the
+	// result in memory. cols and row are reused between calls; timestamps
+	// are time.Time. An error from fn stops it and is returned.
+	Each(ctx context.Context, sql string, fn func(cols []Column, row []any) error) error
 	// Tx runs fn in one transaction: every statement or none is visible.
 	Tx(ctx context.Context, fn func(tx Execer) error) error
 	// Columns returns the columns of a relation, or an ENOTFOUND error.

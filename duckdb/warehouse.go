@@ -308,3 +308,42 @@ func (w *Warehouse) RelationKind(ctx context.Context, schema, name string) (stri
 
 // Literal quotes s as an SQL string literal.
 func Literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Each implements tandem.Warehouse.
+func (w *Warehouse) Each(ctx context.Context, q string, fn func(cols []tandem.Column, row []any) error) error {
+	rows, err := w.db.QueryContext(ctx, q)
+	if err != nil {
+		return sqlError(err)
+	}
+	defer rows.Close()
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		return sqlError(err)
+	}
+	cols := make([]tandem.Column, len(types))
+	for i, t := range types {
+		cols[i] = tandem.Column{Name: t.Name(), Type: t.DatabaseTypeName()}
+	}
+	vals := make([]any, len(types))
+	ptrs := make([]any, len(types))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return sqlError(err)
+		}
+		for i, v := range vals {
+			if _, ok := v.(time.Time); !ok {
+				vals[i] = plain(v)
+			}
+		}
+		if err := fn(cols, vals); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return sqlError(err)
+	}
+	return nil
+}

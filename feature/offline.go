@@ -74,6 +74,7 @@ type Store struct {
 	Online    tandem.OnlineStore
 	Dir       string // where training set records go (target/training_sets)
 	Clock     tandem.Clock
+	Streams   *Streams // stream views online (tandem serve)
 }
 
 const rowCol = "__tandem_row"
