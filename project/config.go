@@ -80,9 +80,10 @@ type Settings struct {
 	Metastore struct {
 		Path string `yaml:"path"` // SQLite file
 	} `yaml:"metastore"`
-	Threads      int    `yaml:"threads"`
-	KeepVersions int    `yaml:"keep_versions"` // earlier versions of each table kept for rollback
-	Owner        string `yaml:"owner"`         // default owner of every node
+	Features     FeatureSettings `yaml:"features"`
+	Threads      int             `yaml:"threads"`
+	KeepVersions int             `yaml:"keep_versions"` // earlier versions of each table kept for rollback
+	Owner        string          `yaml:"owner"`         // default owner of every node
 	Retries      struct {
 		Attempts int           `yaml:"attempts"` // per node, including the first
 		Backoff  time.Duration `yaml:"backoff"`  // doubled after each attempt
@@ -91,6 +92,15 @@ type Settings struct {
 	Alerts    AlertSettings   `yaml:"alerts"`
 	Serve     ServeSettings   `yaml:"serve"`
 	Collect   CollectSettings `yaml:"collect"`
+}
+
+// FeatureSettings say where the feature store keeps what it serves.
+type FeatureSettings struct {
+	OnlineStore  string `yaml:"online_store"`  // the embedded online store file (target/online.db)
+	TrainingSets string `yaml:"training_sets"` // where training set records go (target/training_sets)
+	// Materialize is when tandem serve materializes every online view
+	// incrementally (a cron expression; @hourly by default; "" or "off" never).
+	Materialize string `yaml:"materialize"`
 }
 
 // CollectSettings tune the event collector of tandem serve.
@@ -144,6 +154,9 @@ func defaultSettings() Settings {
 	var s Settings
 	s.Warehouse.Path = "target/warehouse.duckdb"
 	s.Metastore.Path = "target/tandem.db"
+	s.Features.OnlineStore = "target/online.db"
+	s.Features.TrainingSets = "target/training_sets"
+	s.Features.Materialize = "@hourly"
 	s.Threads = 4
 	s.KeepVersions = 3
 	s.Retries.Attempts = 3

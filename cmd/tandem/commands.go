@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -148,24 +149,7 @@ func (a *app) showCommand() *cobra.Command {
 			if a.output == "json" {
 				return a.printJSON(rows)
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			names := make([]string, len(rows.Columns))
-			for i, c := range rows.Columns {
-				names[i] = c.Name
-			}
-			fmt.Fprintln(tw, strings.Join(names, "\t"))
-			for _, r := range rows.Rows {
-				cells := make([]string, len(r))
-				for i, v := range r {
-					if v == nil {
-						cells[i] = "NULL"
-					} else {
-						cells[i] = fmt.Sprint(v)
-					}
-				}
-				fmt.Fprintln(tw, strings.Join(cells, "\t"))
-			}
-			if err := tw.Flush(); err != nil {
+			if err := printRows(a.stdout, rows); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stderr, "(%d rows shown, limit %d)\n", len(rows.Rows), limit)
@@ -482,4 +466,26 @@ func invocation() string {
 		return "go run ./cmd/tandem"
 	}
 	return filepath.Base(os.Args[0])
+}
+
+// printRows prints rows as an aligned table.
+func printRows(w io.Writer, rows *tandem.Rows) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	names := make([]string, len(rows.Columns))
+	for i, c := range rows.Columns {
+		names[i] = c.Name
+	}
+	fmt.Fprintln(tw, strings.Join(names, "\t"))
+	for _, r := range rows.Rows {
+		cells := make([]string, len(r))
+		for i, v := range r {
+			if v == nil {
+				cells[i] = "NULL"
+			} else {
+				cells[i] = fmt.Sprint(v)
+			}
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
 }
