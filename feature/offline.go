@@ -45,7 +45,7 @@ type TrainingSet struct {
 	FullNames     bool            `json:"full_feature_names"`
 	FilterCreated bool            `json:"filter_created"`
 	Entities      string          `json:"entities"` // the file or SQL
-	EntitiesHash  string          `json:"entities_sha256"`
+	EntitiesHash  string          `json:"entities_hash"`
 	EntityRows    int64           `json:"entity_rows"`
 	Definitions   json.RawMessage `json:"definitions"` // the views used, as loaded
 	DefsHash      string          `json:"definitions_sha256"`
@@ -452,7 +452,7 @@ func (s *Store) lineage(ctx context.Context, tx tandem.Execer, ts *TrainingSet, 
 		h := sha256.New()
 		io.Copy(h, f)
 		f.Close()
-		ts.EntitiesHash = hex.EncodeToString(h.Sum(nil))
+		ts.EntitiesHash = "sha256:" + hex.EncodeToString(h.Sum(nil))
 	default:
 		ts.Entities = req.EntitiesSQL
 		if req.EntitiesRows != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/feature"
 	"github.com/tandem-data/tandem/project"
 	"github.com/tandem-data/tandem/schedule"
 )
@@ -38,6 +39,8 @@ type Platform interface {
 	// ReplayQuarantined loads the quarantined events that pass the current
 	// tracking plan.
 	ReplayQuarantined(ctx context.Context) (any, error)
+	// Features is the feature store, nil when the project defines none.
+	Features() *feature.Store
 }
 
 // RunRequest asks for a run.
@@ -121,6 +124,11 @@ func routes() []Route {
 		{"POST", "/api/v1/reload", tandem.RoleEditor, "Reload the project files", (*Server).reload},
 		{"GET", "/api/v1/alerts", tandem.RoleViewer, "Open incidents and recent alert deliveries", (*Server).alerts},
 		{"POST", "/api/v1/events/replay", tandem.RoleEditor, "Replay quarantined events that pass the current tracking plan", (*Server).replayEvents},
+		{"GET", "/api/v1/features", tandem.RoleViewer, "Entities, feature views and feature services", (*Server).listFeatures},
+		{"POST", "/api/v1/features/online", tandem.RoleViewer, "Latest feature values for entities (up to 1,000), with a status per value", (*Server).onlineFeatures},
+		{"POST", "/get-online-features", tandem.RoleViewer, "Feast's feature server API: the same request and response", (*Server).feastOnlineFeatures},
+		{"POST", "/api/v1/features/historical", tandem.RoleEditor, "A point-in-time-correct training set (rows, or entities_sql)", (*Server).historicalFeatures},
+		{"POST", "/api/v1/features/materialize", tandem.RoleEditor, "Materialize feature views into the online store", (*Server).materializeFeatures},
 		{"GET", "/api/v1/tokens", tandem.RoleAdmin, "API tokens (never their secrets)", (*Server).listTokens},
 		{"POST", "/api/v1/tokens", tandem.RoleAdmin, "Create a token; its secret is shown once", (*Server).createToken},
 		{"DELETE", "/api/v1/tokens/{id}", tandem.RoleAdmin, "Revoke a token", (*Server).deleteToken},

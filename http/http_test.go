@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/feature"
 	"github.com/tandem-data/tandem/project"
 	"github.com/tandem-data/tandem/schedule"
 	"github.com/tandem-data/tandem/sqlite"
@@ -23,6 +24,7 @@ import (
 type testPlatform struct {
 	p    *project.Project
 	meta tandem.MetaStore
+	fs   *feature.Store
 }
 
 func (t *testPlatform) Project() *project.Project       { return t.p }
@@ -53,6 +55,8 @@ func (t *testPlatform) RunLog(ctx context.Context, id string, after int) ([]LogL
 }
 func (t *testPlatform) Reload(ctx context.Context) error { return nil }
 func (t *testPlatform) Alerts() []*schedule.Delivery     { return nil }
+func (t *testPlatform) Features() *feature.Store         { return t.fs }
+
 func (t *testPlatform) ReplayQuarantined(ctx context.Context) (any, error) {
 	return map[string]int{"replayed": 0}, nil
 }
@@ -72,7 +76,7 @@ func newTestServer(t *testing.T) (*Server, map[string]string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { meta.Close() })
-	s := NewServer(&testPlatform{p: p, meta: meta}, meta, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := NewServer(&testPlatform{p: p, meta: meta, fs: newFeatureStore(t)}, meta, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	secrets := map[string]string{}
 	for _, role := range []string{tandem.RoleViewer, tandem.RoleEditor, tandem.RoleAdmin} {
 		tok, secret, err := NewToken(role+"-user", role, time.Now())
@@ -115,6 +119,14 @@ func example(t *testing.T, s *Server, secrets map[string]string, rt Route) (path
 		body = `{"model": "a", "start": "2011-01-01", "end": "2011-01-02", "batch": "1d"}`
 	case "POST /api/v1/tokens":
 		body = `{"name": "ci", "role": "viewer"}`
+	case "POST /api/v1/features/online":
+		body = `{"features": ["driver_hourly_stats"], "entities": [{"driver_id": 1001}]}`
+	case "POST /get-online-features":
+		body = `{"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001]}}`
+	case "POST /api/v1/features/historical":
+		body = `{"entities_sql": "select 1001 as driver_id, now()::TIMESTAMP as event_timestamp", "feature_service": "driver_activity"}`
+	case "POST /api/v1/features/materialize":
+		body = `{"incremental": true}`
 	}
 	return path, body
 }

@@ -22,7 +22,9 @@ import (
 	"github.com/tandem-data/tandem/collect"
 	"github.com/tandem-data/tandem/duckdb"
 	"github.com/tandem-data/tandem/eventlog"
+	"github.com/tandem-data/tandem/feature"
 	"github.com/tandem-data/tandem/http"
+	"github.com/tandem-data/tandem/kvstore"
 	"github.com/tandem-data/tandem/pipeline"
 	"github.com/tandem-data/tandem/project"
 	"github.com/tandem-data/tandem/schedule"
@@ -49,6 +51,10 @@ type platform struct {
 	collector *collect.Collector
 	loader    *collect.Loader
 	loaded    atomic.Int64 // next offset the loader will load
+
+	features atomic.Pointer[feature.Store] // nil without features/*.yml
+	online   *kvstore.Store
+	streams  *feature.Streams
 
 	mu        sync.Mutex
 	logs      map[string]*runLog
@@ -153,6 +159,17 @@ func (a *app) serve(ctx context.Context, addr, logFormat string, clock tandem.Cl
 	start("freshness", func() { pl.watchFreshness(ctx) })
 	start("reloader", func() { pl.watchFiles(ctx) })
 	start("loader", func() { pl.loader.Run(ctx) })
+	start("materializer", func() { pl.materializeOnSchedule(ctx) })
+	if pl.streams != nil && pl.streams.Len() > 0 {
+		start("streams", func() {
+			if err := pl.streams.Follow(ctx, pl.events); err != nil && ctx.Err() == nil {
+				logger.Error("stream features stopped", "err", err)
+			}
+		})
+	}
+	if pl.online != nil {
+		defer pl.online.Close()
+	}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- srv.Serve(ln) }()
 	select {
@@ -200,7 +217,76 @@ func (a *app) newPlatform(logger *slog.Logger, clock tandem.Clock) (*platform, e
 		ms.Close()
 		return nil, err
 	}
+	if err := pl.openFeatures(context.Background(), p); err != nil {
+		pl.events.Close()
+		wh.Close()
+		ms.Close()
+		return nil, err
+	}
 	return pl, nil
+}
+
+// openFeatures loads the feature definitions and opens the online store.
+// Stream views are followed from the event log (started by serve). A
+// source that is not built yet is a warning, not a failure: serving what
+// is materialized works without it.
+func (pl *platform) openFeatures(ctx context.Context, p *project.Project) error {
+	reg, err := feature.Load(p)
+	if err != nil {
+		return err
+	}
+	if len(reg.Views) == 0 {
+		return nil
+	}
+	if err := reg.Check(ctx, pl.wh); err != nil {
+		pl.logger.Warn("feature views do not match the warehouse yet", "err", err)
+	}
+	if pl.online == nil {
+		if pl.online, err = kvstore.Open(abs(p, p.Settings.Features.OnlineStore)); err != nil {
+			return err
+		}
+	}
+	if pl.streams == nil {
+		pl.streams = feature.NewStreams(reg)
+		pl.streams.Logger = pl.logger
+	}
+	pl.features.Store(&feature.Store{Project: p, Registry: reg, Warehouse: pl.wh, Meta: pl.meta, Online: pl.online,
+		Dir: abs(p, p.Settings.Features.TrainingSets), Clock: pl.clock, Streams: pl.streams})
+	return nil
+}
+
+// Features implements http.Platform.
+func (pl *platform) Features() *feature.Store { return pl.features.Load() }
+
+// materializeOnSchedule materializes every online view incrementally at
+// the times of features.materialize (a cron expression).
+func (pl *platform) materializeOnSchedule(ctx context.Context) {
+	expr := pl.proj.Load().Settings.Features.Materialize
+	if expr == "" || expr == "off" || pl.Features() == nil {
+		return
+	}
+	cron, err := schedule.ParseCron(expr, "UTC")
+	if err != nil {
+		pl.logger.Error("features.materialize is not a cron expression; features are not materialized on a schedule", "err", err)
+		return
+	}
+	for {
+		next := cron.Next(pl.clock())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Until(next)):
+		}
+		fs := pl.Features()
+		res, err := fs.Materialize(ctx, nil, time.Time{}, pl.clock(), true, nil)
+		if err != nil {
+			pl.logger.Error("scheduled materialization failed", "err", err)
+			continue
+		}
+		for _, r := range res {
+			pl.logger.Info("materialized", "view", r.View, "rows", r.Rows, "seconds", r.Seconds)
+		}
+	}
 }
 
 // openCollector opens the event log and the tracking plan, and sets up the
@@ -625,6 +711,12 @@ func (pl *platform) Reload(ctx context.Context) error {
 		}
 	}
 	if err != nil {
+		msg := err.Error()
+		pl.loadErr.Store(&msg)
+		pl.logger.Error("reload failed; the last good project keeps running", "err", err)
+		return err
+	}
+	if err := pl.openFeatures(ctx, p); err != nil {
 		msg := err.Error()
 		pl.loadErr.Store(&msg)
 		pl.logger.Error("reload failed; the last good project keeps running", "err", err)
