@@ -3,6 +3,7 @@ package http
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/tandem-data/tandem"
@@ -34,7 +35,14 @@ type OnlineFeaturesRequest struct {
 	FullFeatureNames bool             `json:"full_feature_names"`
 }
 
+// serverTiming says how long the handler took, for load generators that
+// separate server time from the network (Server-Timing, as browsers read it).
+func serverTiming(w http.ResponseWriter, start time.Time) {
+	w.Header().Set("Server-Timing", "app;dur="+strconv.FormatFloat(float64(time.Since(start).Microseconds())/1000, 'f', 3, 64))
+}
+
 func (s *Server) onlineFeatures(w http.ResponseWriter, r *http.Request, _ *tandem.Token) error {
+	began := time.Now()
 	fs, err := s.featureStore()
 	if err != nil {
 		return err
@@ -83,6 +91,7 @@ func (s *Server) onlineFeatures(w http.ResponseWriter, r *http.Request, _ *tande
 			out[e].Features[name] = vals[i][e]
 		}
 	}
+	serverTiming(w, began)
 	return writeJSON(w, http.StatusOK, map[string]any{"results": out})
 }
 
@@ -107,6 +116,7 @@ const feastEpoch = "1970-01-01T00:00:00Z"
 // request ({"features" or "feature_service", "entities": {key: [values]},
 // "full_feature_names"}) and response, so Feast clients can call Tandem.
 func (s *Server) feastOnlineFeatures(w http.ResponseWriter, r *http.Request, _ *tandem.Token) error {
+	began := time.Now()
 	fs, err := s.featureStore()
 	if err != nil {
 		return err
@@ -154,6 +164,7 @@ func (s *Server) feastOnlineFeatures(w http.ResponseWriter, r *http.Request, _ *
 		}
 		resp.Results = append(resp.Results, v)
 	}
+	serverTiming(w, began)
 	return writeJSON(w, http.StatusOK, resp)
 }
 
