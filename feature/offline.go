@@ -320,9 +320,15 @@ func (s *Store) historicalSQL(req *HistoricalRequest, refs []Ref, entityCols []s
 			ttl = fmt.Sprintf("%%s.__ts >= e.%s - to_microseconds(%d)", tsCol, v.TTL.Microseconds())
 		}
 		if !req.FilterCreated {
-			// One row per key and event time: the one created last.
-			ctes = append(ctes, fmt.Sprintf("__%s as (%s qualify row_number() over (partition by %s, __ts order by __created desc nulls last) = 1)",
-				alias, base, strings.Join(keyCols, ", ")))
+			// One row per key and event time: the one created last. Without
+			// a created column, rows tied on event time are equally right and
+			// the ASOF join takes one of them (no window needed).
+			if v.Created != "" {
+				ctes = append(ctes, fmt.Sprintf("__%s as (%s qualify row_number() over (partition by %s, __ts order by __created desc nulls last) = 1)",
+					alias, base, strings.Join(keyCols, ", ")))
+			} else {
+				ctes = append(ctes, fmt.Sprintf("__%s as (%s)", alias, base))
+			}
 			joins = append(joins, fmt.Sprintf("asof left join __%s %s on %s and e.%s >= %s.__ts", alias, alias, strings.Join(on, " and "), tsCol, alias))
 			// The ASOF match is the latest row at or before entity_ts; when
 			// it is older than the ttl, every candidate is: no value.

@@ -93,7 +93,7 @@ func TestOnlineFeaturesAPI(t *testing.T) {
 	}
 	for body, msg := range map[string]string{
 		`{"features": ["driver_hourly_stats:conv"], "entities": [{"driver_id": 1}]}`: `feature view \"driver_hourly_stats\" has no feature \"conv\"`,
-		`{"features": ["driver_hourly_stats"], "entities": [{"id": 1}]}`:            `feature view \"driver_hourly_stats\" needs the join key \"driver_id\" in entities`,
+		`{"features": ["driver_hourly_stats"], "entities": [{"id": 1}]}`:             `feature view \"driver_hourly_stats\" needs the join key \"driver_id\" in entities`,
 		`{"features": ["driver_hourly_stats"], "entities": []}`:                      `entities is empty`,
 	} {
 		if rec := do(s, "POST", "/api/v1/features/online", secrets["viewer"], body); rec.Code != 400 || !bytes.Contains(rec.Body.Bytes(), []byte(msg)) {
