@@ -29,13 +29,17 @@ func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, err
 	}
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true})
+	// A large initial map: growing it remaps the file and copies every
+	// node in memory (most of a bulk load's time otherwise). It is address
+	// space, not memory.
+	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, InitialMmapSize: 16 << 30})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, tandem.Errorf(tandem.EUNAVAILABLE, "the online store %s is open in another process (a running `tandem serve`?); stop it, or go through its API", path)
 	}
 	if err != nil {
 		return nil, err
 	}
+	db.AllocSize = 64 << 20
 	return &Store{db: db}, nil
 }
 
@@ -70,9 +74,23 @@ func (s *Store) Put(ctx context.Context, view string, rows []tandem.OnlineRow) e
 			return err
 		}
 		b.FillPercent = 0.9
+		// A bulk load in key order past the last stored key (a first
+		// materialization) has nothing to compare with: no lookups.
+		fresh := sorted(rows)
+		if fresh {
+			if last, _ := b.Cursor().Last(); last != nil && string(last) >= rows[0].Key {
+				fresh = false
+			}
+		}
 		for i := range rows {
 			r := &rows[i]
 			k := []byte(r.Key)
+			if fresh {
+				if err := b.Put(k, encode(r)); err != nil {
+					return err
+				}
+				continue
+			}
 			if old := b.Get(k); old != nil {
 				if o := decode(r.Key, old, false); o != nil && !r.Newer(o) {
 					continue
@@ -89,6 +107,15 @@ func (s *Store) Put(ctx context.Context, view string, rows []tandem.OnlineRow) e
 		}
 		return nil
 	})
+}
+
+func sorted(rows []tandem.OnlineRow) bool {
+	for i := 1; i < len(rows); i++ {
+		if rows[i].Key <= rows[i-1].Key {
+			return false
+		}
+	}
+	return len(rows) > 0
 }
 
 // Get implements tandem.OnlineStore.
