@@ -272,7 +272,7 @@ func TestServeDrainsOnSIGTERM(t *testing.T) {
 	out := mustRun(t, "runs", run.ID, "--project-dir", dir, "-o", "json")
 	var done tandem.Run
 	json.Unmarshal([]byte(out), &done)
-	if done.Status != tandem.StatusSuccess || len(done.Nodes) != 50 {
+	if done.Status != tandem.StatusSuccess || len(done.Nodes) != 53 {
 		t.Errorf("the run in progress was not finished: %s with %d nodes", done.Status, len(done.Nodes))
 	}
 	var runLines, withID int
