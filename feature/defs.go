@@ -265,7 +265,11 @@ func (r *Registry) resolveView(p *project.Project, v *View) error {
 			return fail(0, "source %q is not a source of the project (sources.yml)", v.Source)
 		}
 	} else if n, ok = p.ByName(v.Source); !ok {
-		return fail(0, "source %q is not a model or seed of the project%s", v.Source, suggest(v.Source, []string{p.NearestName(v.Source)}))
+		hint := ""
+		if near := p.NearestName(v.Source); near != "" {
+			hint = fmt.Sprintf("; did you mean %q?", near)
+		}
+		return fail(0, "source %q is not a model or seed of the project%s", v.Source, hint)
 	}
 	rel := p.Relation(n)
 	v.Relation, v.Node = rel.String(), n.ID
@@ -463,37 +467,8 @@ func keysOf[V any](m map[string]V) []string {
 
 // suggest says "; did you mean X?" when a known name is close to name.
 func suggest(name string, known []string) string {
-	best, bestD := "", 1<<30
-	for _, k := range known {
-		if k == "" {
-			continue
-		}
-		if d := distance(strings.ToLower(name), strings.ToLower(k)); d < bestD {
-			best, bestD = k, d
-		}
+	if best := project.Nearest(name, known); best != "" {
+		return fmt.Sprintf("; did you mean %q?", best)
 	}
-	if best == "" || bestD > max(2, len(name)/3) {
-		return ""
-	}
-	return fmt.Sprintf("; did you mean %q?", best)
-}
-
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return ""
 }

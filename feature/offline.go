@@ -309,12 +309,8 @@ func (s *Store) historicalSQL(req *HistoricalRequest, refs []Ref, entityCols []s
 		for _, f := range feats {
 			featCols = append(featCols, q(f))
 		}
-		created := "NULL::TIMESTAMP"
-		if v.Created != "" {
-			created = q(v.Created) + "::TIMESTAMP"
-		}
 		base := fmt.Sprintf("select %s, %s::TIMESTAMP as __ts, %s as __created, %s from %s where %s is not null",
-			strings.Join(keyCols, ", "), q(v.Timestamp), created, strings.Join(featCols, ", "), v.Relation, q(v.Timestamp))
+			strings.Join(keyCols, ", "), q(v.Timestamp), createdSQL(v), strings.Join(featCols, ", "), v.Relation, q(v.Timestamp))
 		ttl := ""
 		if v.TTL > 0 {
 			ttl = fmt.Sprintf("%%s.__ts >= e.%s - to_microseconds(%d)", tsCol, v.TTL.Microseconds())
@@ -435,6 +431,14 @@ func streamSQL(v *View, alias string, feats []string, exprs map[string]string) (
 		}
 	}
 	return ctes, join
+}
+
+// createdSQL is a view's created timestamp column, or NULL without one.
+func createdSQL(v *View) string {
+	if v.Created == "" {
+		return "NULL::TIMESTAMP"
+	}
+	return q(v.Created) + "::TIMESTAMP"
 }
 
 func prefixComma(list []string) string {

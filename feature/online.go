@@ -1,6 +1,7 @@
 package feature
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -121,10 +122,6 @@ func (s *Store) materializeView(ctx context.Context, v *View, start, end time.Ti
 	for _, f := range v.Features {
 		feats = append(feats, q(f.Name))
 	}
-	created := "NULL::TIMESTAMP"
-	if v.Created != "" {
-		created = q(v.Created) + "::TIMESTAMP"
-	}
 	where := fmt.Sprintf("%s is not null", q(v.Timestamp))
 	if !start.IsZero() {
 		where += fmt.Sprintf(" and %s >= '%s'::TIMESTAMP", q(v.Timestamp), start.UTC().Format("2006-01-02 15:04:05.999999"))
@@ -133,7 +130,7 @@ func (s *Store) materializeView(ctx context.Context, v *View, start, end time.Ti
 	sql := fmt.Sprintf(`select %s, %s::TIMESTAMP as __ts, %s as __created, %s from %s where %s
 		qualify row_number() over (partition by %s order by __ts desc, __created desc nulls last) = 1
 		order by %s`,
-		strings.Join(keys, ", "), q(v.Timestamp), created, strings.Join(feats, ", "), v.Relation, where, strings.Join(keys, ", "), keyOrder(v.Keys))
+		strings.Join(keys, ", "), q(v.Timestamp), createdSQL(v), strings.Join(feats, ", "), v.Relation, where, strings.Join(keys, ", "), keyOrder(v.Keys))
 	// In the order of the store's keys: a B+tree fills page after page
 	// instead of splitting pages all over (10x faster, half the file).
 	const batch = 100000
@@ -337,7 +334,7 @@ func (s *Store) Lookup(ctx context.Context, req *OnlineRequest) ([]Ref, [][]Valu
 		for e, row := range rows {
 			var vals map[string]any
 			if row != nil {
-				d := json.NewDecoder(strings.NewReader(string(row.Values)))
+				d := json.NewDecoder(bytes.NewReader(row.Values))
 				d.UseNumber()
 				if err := d.Decode(&vals); err != nil {
 					return nil, nil, 0, fmt.Errorf("online store: view %s key %q: %v", vn, keys[e], err)

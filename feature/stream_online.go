@@ -19,10 +19,10 @@ import (
 // read aggregates them over (now - window, now], as the offline SQL does
 // over the events table.
 type Streams struct {
-	mu    sync.RWMutex
-	views map[string]*streamState
-	// Next is the log offset to read next.
-	next   int64
+	mu     sync.RWMutex
+	views  map[string]*streamState
+	next   int64           // the log offset to read next
+	parser fastjson.Parser // Apply's, reused: one caller at a time
 	Logger *slog.Logger
 }
 
@@ -84,10 +84,10 @@ func fieldText(ev *fastjson.Value, f eventField) (string, bool) {
 	return string(p.MarshalTo(nil)), true
 }
 
-// Apply adds one log record (an envelope of the collector).
+// Apply adds one log record (an envelope of the collector). One goroutine
+// calls it at a time (Follow does); reads (Rows) may run beside it.
 func (s *Streams) Apply(data []byte) {
-	var p fastjson.Parser
-	env, err := p.ParseBytes(data)
+	env, err := s.parser.ParseBytes(data)
 	if err != nil || string(env.GetStringBytes("kind")) != "event" {
 		return
 	}

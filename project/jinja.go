@@ -143,6 +143,10 @@ func oneLine(s string) string {
 	return s
 }
 
+// Nearest returns the candidate closest to name by edit distance, or ""
+// when none is close: what "did you mean" messages suggest.
+func Nearest(name string, candidates []string) string { return nearest(name, candidates) }
+
 // nearest returns the candidate closest to name by edit distance, if close.
 func nearest(name string, candidates []string) string {
 	best, bestD := "", 1<<30
