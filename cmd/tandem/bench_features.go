@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	nethttp "net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -172,38 +170,17 @@ func (a *app) benchOnline(ctx context.Context, dir string, wide, rate, clients i
 			return err
 		}
 	}
-	self, _ := os.Executable()
-	cli := func(args ...string) *exec.Cmd {
-		c := exec.Command(self, append(args, "--project-dir", proj)...)
-		c.Env = append(os.Environ(), "TANDEM_BE_CLI=1")
-		return c
-	}
 	for _, args := range [][]string{{"build"}, {"features", "materialize", "--incremental"}} {
-		if out, err := cli(args...).CombinedOutput(); err != nil {
+		if out, err := benchCLI(append(args, "--project-dir", proj)...).CombinedOutput(); err != nil {
 			return fmt.Errorf("tandem %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	out, err := cli("token", "create", "--role", "viewer").Output()
+	srv, err := serveProject(proj)
 	if err != nil {
 		return err
 	}
-	token := strings.TrimSpace(string(out))
-	addr := listenAddr()
-	srv := cli("serve", "--addr", addr)
-	if err := srv.Start(); err != nil {
-		return err
-	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
-	url := "http://" + addr
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := nethttp.Get(url + "/healthz"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("tandem serve did not start")
-		}
-	}
+	defer srv.stop()
+	url, token := srv.url, srv.token
 	featList := make([]string, wide)
 	for i := range featList {
 		featList[i] = fmt.Sprintf("wide:f%02d", i)
@@ -265,18 +242,8 @@ func (a *app) benchOnline(ctx context.Context, dir string, wide, rate, clients i
 	fmt.Fprintf(a.stdout, "  %d requests (%.0f/s), %d with every value present, %d failed\n", len(client), float64(len(client))/duration.Seconds(), present.Load(), failed.Load())
 	fmt.Fprintf(a.stdout, "  server (Server-Timing): p50 %s, p99 %s, p99.9 %s\n", fmtMS(percentile(server, 0.5)), fmtMS(percentile(server, 0.99)), fmtMS(percentile(server, 0.999)))
 	fmt.Fprintf(a.stdout, "  client: %s\n", latencyLine(client))
-	fmt.Fprintf(a.stdout, "  tandem serve peak RSS: %s\n", peakRSS(srv.Process.Pid))
+	fmt.Fprintf(a.stdout, "  tandem serve peak RSS: %s\n", peakRSS(srv.pid))
 	return nil
 }
 
 func fmtMS(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000) }
-
-// listenAddr is a free loopback address for a server to start on.
-func listenAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "127.0.0.1:8089"
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}

@@ -40,22 +40,36 @@ func (a *app) benchServer(ctx context.Context) (*benchSrv, error) {
 	if err := examples.Write("shop", proj); err != nil {
 		return nil, err
 	}
-	self, _ := os.Executable()
-	cli := func(args ...string) *exec.Cmd {
-		c := exec.Command(self, args...)
-		c.Env = append(os.Environ(), "TANDEM_BE_CLI=1")
-		return c
-	}
 	fmt.Fprintf(a.stdout, "building the shop example in %s ...\n", proj)
-	if out, err := cli("build", "--project-dir", proj).CombinedOutput(); err != nil {
+	if out, err := benchCLI("build", "--project-dir", proj).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build: %v\n%s", err, out)
 	}
-	out, err := cli("token", "create", "--role", "admin", "--project-dir", proj).Output()
+	srv, err := serveProject(proj)
+	if err != nil {
+		return nil, err
+	}
+	stop := srv.stop
+	srv.stop = func() { stop(); os.RemoveAll(dir) }
+	return srv, nil
+}
+
+// benchCLI is this binary as the tandem CLI.
+func benchCLI(args ...string) *exec.Cmd {
+	self, _ := os.Executable()
+	c := exec.Command(self, args...)
+	c.Env = append(os.Environ(), "TANDEM_BE_CLI=1")
+	return c
+}
+
+// serveProject starts `tandem serve` on a built project, with an admin
+// token and a write key, and waits until it answers.
+func serveProject(proj string) (*benchSrv, error) {
+	out, err := benchCLI("token", "create", "--role", "admin", "--project-dir", proj).Output()
 	if err != nil {
 		return nil, err
 	}
 	srv := &benchSrv{token: strings.TrimSpace(string(out))}
-	if out, err = cli("key", "create", "--source", "bench", "--project-dir", proj).Output(); err != nil {
+	if out, err = benchCLI("key", "create", "--source", "bench", "--project-dir", proj).Output(); err != nil {
 		return nil, err
 	}
 	srv.key = strings.TrimSpace(string(out))
@@ -65,13 +79,13 @@ func (a *app) benchServer(ctx context.Context) (*benchSrv, error) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	proc := cli("serve", "--project-dir", proj, "--addr", addr)
+	proc := benchCLI("serve", "--project-dir", proj, "--addr", addr)
 	proc.Stderr = io.Discard
 	if err := proc.Start(); err != nil {
 		return nil, err
 	}
 	srv.pid = proc.Process.Pid
-	srv.stop = func() { proc.Process.Kill(); proc.Wait(); os.RemoveAll(dir) }
+	srv.stop = func() { proc.Process.Kill(); proc.Wait() }
 	srv.url = "http://" + addr
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if resp, err := nethttp.Get(srv.url + "/healthz"); err == nil {
