@@ -19,6 +19,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/jsonw"
 )
 
 // Segment's limits.
@@ -296,7 +297,7 @@ func (c *Collector) collect(ctx context.Context, source, kind string, items []it
 	buf := make([]byte, 0, 512*len(items))
 	var batchCtxJSON []byte
 	if batchCtx != nil {
-		batchCtxJSON = appendValue(nil, batchCtx)
+		batchCtxJSON = jsonw.AppendValue(nil, batchCtx)
 	}
 	for i, it := range items {
 		env := &Envelope{Source: source, ReceivedAt: now}
@@ -309,10 +310,10 @@ func (c *Collector) collect(ctx context.Context, source, kind string, items []it
 			// Segment's 32 KB per message; the message is encoded to
 			// measure it only when its parts come near the limit.
 			if ev == nil || ev.size() > MaxMessageBytes-1024 {
-				if full := appendValue(nil, it.v); len(full) > MaxMessageBytes {
+				if full := jsonw.AppendValue(nil, it.v); len(full) > MaxMessageBytes {
 					ev.Properties, ev.Traits, ev.Context = nil, nil, nil // the record keeps 1 KB of it, not 32
 					env.Event, v = ev, &Violation{Type: Malformed, Path: fmt.Sprintf("batch[%d]", i), Message: fmt.Sprintf("message is %d bytes; the limit is %d (32 KB)", len(full), MaxMessageBytes)}
-					env.Raw = appendString(nil, string(full[:1024])+"...")
+					env.Raw = jsonw.AppendString(nil, string(full[:1024])+"...")
 				}
 			}
 			if v != nil {
@@ -325,7 +326,7 @@ func (c *Collector) collect(ctx context.Context, source, kind string, items []it
 			}
 			if len(env.Violations) > 0 && env.Raw == nil {
 				// Quarantine keeps the message as sent: replay needs it.
-				env.Raw = appendValue(nil, it.v)
+				env.Raw = jsonw.AppendValue(nil, it.v)
 			}
 		}
 		if len(env.Violations) > 0 {
@@ -386,7 +387,7 @@ func rawOf(raw []byte) json.RawMessage {
 	if len(raw) > MaxMessageBytes {
 		raw = raw[:MaxMessageBytes]
 	}
-	return appendString(nil, raw)
+	return jsonw.AppendString(nil, raw)
 }
 
 // idField reads a Segment id: a string, or a number (some clients send
@@ -439,7 +440,7 @@ func normalize(m *fastjson.Value, kind, batchSentAt string, batchCtx []byte, now
 			if v.Type() != fastjson.TypeObject {
 				return ev, &Violation{Type: Malformed, Path: f.name, Message: f.name + " must be an object"}
 			}
-			*f.dst = appendValue(nil, v)
+			*f.dst = jsonw.AppendValue(nil, v)
 		}
 	}
 	if ev.Context == nil && batchCtx != nil {

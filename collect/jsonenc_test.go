@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/tandem-data/tandem/internal/jsonw"
 )
 
 // FuzzAppendValue: whatever JSON a client sends, what the collector writes
@@ -26,7 +28,7 @@ func FuzzAppendValue(f *testing.F) {
 			t.Fatalf("validated but does not parse: %v", err)
 		}
 		touch(v) // unescape every string, as validation does
-		out := appendValue(nil, v)
+		out := jsonw.AppendValue(nil, v)
 		if !json.Valid(out) {
 			t.Fatalf("%q became invalid JSON %q", in, out)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/jsonw"
 )
 
 // Loader moves events from the log into the warehouse, in micro-batches,
@@ -227,7 +228,7 @@ func appendRow(b []byte, offset int64, received time.Time, env *fastjson.Value) 
 		if len(s) == 0 {
 			b = append(b, "null"...)
 		} else {
-			b = appendString(b, s)
+			b = jsonw.AppendString(b, s)
 		}
 	}
 	obj := func(name string) {
@@ -235,13 +236,13 @@ func appendRow(b []byte, offset int64, received time.Time, env *fastjson.Value) 
 		b = append(b, name...)
 		b = append(b, '"', ':')
 		if o := ev.Get(name); o != nil && o.Type() == fastjson.TypeObject {
-			b = appendValue(b, o)
+			b = jsonw.AppendValue(b, o)
 		} else {
 			b = append(b, "null"...)
 		}
 	}
 	b = append(b, `{"message_id":`...)
-	b = appendString(b, ev.GetStringBytes("message_id"))
+	b = jsonw.AppendString(b, ev.GetStringBytes("message_id"))
 	b = append(b, `,"offset":`...)
 	b = strconv.AppendInt(b, offset, 10)
 	opt("source", env.GetStringBytes("source"))

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -72,6 +73,9 @@ type View struct {
 	Keys     []string      `yaml:"-" json:"join_keys"` // the entities' join keys, in order
 	Relation string        `yaml:"-" json:"relation"`  // what SQL reads: "schema"."table"
 	Node     string        `yaml:"-" json:"node"`      // the source's node ID
+
+	indexOnce sync.Once
+	index     map[string]int // feature name -> position in Features
 }
 
 func (v *View) UnmarshalYAML(n *yaml.Node) error {
@@ -85,12 +89,17 @@ func (v *View) IsOnline() bool { return v.Online == nil || *v.Online }
 
 // Feature returns the view's feature called name.
 func (v *View) Feature(name string) (*Feature, bool) {
-	for i := range v.Features {
-		if v.Features[i].Name == name {
-			return &v.Features[i], true
+	v.indexOnce.Do(func() {
+		v.index = make(map[string]int, len(v.Features))
+		for i := range v.Features {
+			v.index[v.Features[i].Name] = i
 		}
+	})
+	i, ok := v.index[name]
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	return &v.Features[i], true
 }
 
 // Service is a named list of features, for one model.
@@ -297,9 +306,16 @@ func (r *Registry) resolveView(p *project.Project, v *View) error {
 // ParseRefs reads feature references: view:feature, or view for all of
 // its features.
 func (r *Registry) ParseRefs(list []string) ([]Ref, error) {
-	var out []Ref
+	out := make([]Ref, 0, len(list))
+	one := make([]string, 1)
 	for _, item := range list {
-		for _, s := range strings.Split(item, ",") {
+		parts := one
+		if strings.IndexByte(item, ',') >= 0 {
+			parts = strings.Split(item, ",")
+		} else {
+			one[0] = item
+		}
+		for _, s := range parts {
 			s = strings.TrimSpace(s)
 			if s == "" {
 				continue

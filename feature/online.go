@@ -1,7 +1,6 @@
 package feature
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/valyala/fastjson"
+
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/jsonw"
 )
 
 // Statuses of an online value, as Feast names them.
@@ -331,29 +333,69 @@ func (s *Store) Lookup(ctx context.Context, req *OnlineRequest) ([]Ref, [][]Valu
 		} else if rows, err = s.Online.Get(ctx, vn, keys); err != nil {
 			return nil, nil, 0, err
 		}
-		for e, row := range rows {
-			var vals map[string]any
-			if row != nil {
-				d := json.NewDecoder(bytes.NewReader(row.Values))
-				d.UseNumber()
-				if err := d.Decode(&vals); err != nil {
-					return nil, nil, 0, fmt.Errorf("online store: view %s key %q: %v", vn, keys[e], err)
-				}
-			}
-			for _, i := range byView[vn] {
-				f := refs[i].Feature
-				switch {
-				case row == nil:
-					out[i][e] = Value{Status: NotFound}
-				case v.TTL > 0 && v.Stream == nil && now.Sub(row.EventTS) > v.TTL:
-					out[i][e] = Value{Status: OutsideMaxAge, EventTime: row.EventTS}
-				case vals[f] == nil:
-					out[i][e] = Value{Status: NullValue, EventTime: row.EventTS}
-				default:
-					out[i][e] = Value{Value: vals[f], Status: Present, EventTime: row.EventTS}
-				}
-			}
+		want := byView[vn]
+		// One pass over each stored object fills every slot that asks
+		// for its keys (a feature may be asked for twice).
+		slots := make(map[string][]int, len(want))
+		for _, i := range want {
+			slots[refs[i].Feature] = append(slots[refs[i].Feature], i)
 		}
+		p := parsers.Get()
+		for e, row := range rows {
+			if row == nil {
+				for _, i := range want {
+					out[i][e] = Value{Status: NotFound}
+				}
+				continue
+			}
+			if v.TTL > 0 && v.Stream == nil && now.Sub(row.EventTS) > v.TTL {
+				for _, i := range want {
+					out[i][e] = Value{Status: OutsideMaxAge, EventTime: row.EventTS}
+				}
+				continue
+			}
+			obj, err := p.ParseBytes(row.Values)
+			if err != nil {
+				parsers.Put(p)
+				return nil, nil, 0, fmt.Errorf("online store: view %s key %q: %v", vn, keys[e], err)
+			}
+			for _, i := range want {
+				out[i][e] = Value{Status: NullValue, EventTime: row.EventTS}
+			}
+			o, _ := obj.Object()
+			o.Visit(func(k []byte, x *fastjson.Value) {
+				for _, i := range slots[string(k)] {
+					if val := valueOf(x); val != nil {
+						out[i][e] = Value{Value: val, Status: Present, EventTime: row.EventTS}
+					}
+				}
+			})
+		}
+		parsers.Put(p)
 	}
 	return refs, out, n, nil
+}
+
+var parsers fastjson.ParserPool
+
+// valueOf turns a stored JSON value into what is served: json.Number for
+// numbers (as stored, no float round trip), string, bool, the raw JSON of
+// lists and objects, nil for null or absent.
+func valueOf(v *fastjson.Value) any {
+	if v == nil {
+		return nil
+	}
+	switch v.Type() {
+	case fastjson.TypeNull:
+		return nil
+	case fastjson.TypeNumber:
+		return json.Number(v.MarshalTo(nil))
+	case fastjson.TypeString:
+		return string(v.GetStringBytes())
+	case fastjson.TypeTrue:
+		return true
+	case fastjson.TypeFalse:
+		return false
+	}
+	return json.RawMessage(jsonw.AppendValue(nil, v))
 }

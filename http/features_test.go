@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,5 +106,58 @@ func TestOnlineFeaturesAPI(t *testing.T) {
 		`{"entities": [{"driver_id": 1001, "event_timestamp": "2021-12-31T22:30:00"}], "features": ["driver_hourly_stats:avg_daily_trips"]}`)
 	if rec.Code != 200 || !bytes.Contains(rec.Body.Bytes(), []byte(`"rows":[[1001,"2021-12-31T22:30:00",300]]`)) {
 		t.Errorf("historical: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// newWideStore is one view of `wide` float features over `rows`
+// customers, materialized, with values an hour old.
+func newWideStore(t *testing.T, wide, rows int) *feature.Store {
+	dir := t.TempDir()
+	w, err := duckdb.Open(filepath.Join(dir, "w.duckdb"), duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	now := time.Date(2021, 12, 31, 23, 30, 0, 0, time.UTC)
+	v := &feature.View{Name: "wide", Entities: []string{"customer"}, Keys: []string{"customer_id"}, Relation: `"main"."wide"`, Timestamp: "ts", TTL: 24 * time.Hour}
+	cols := []string{"range as customer_id", "timestamp '2021-12-31 22:30:00' as ts"}
+	for i := 0; i < wide; i++ {
+		cols = append(cols, fmt.Sprintf("round(random() * %d, 4) as f%02d", i+1, i))
+		v.Features = append(v.Features, feature.Feature{Name: fmt.Sprintf("f%02d", i), Type: "float64"})
+	}
+	if _, err := w.Exec(context.Background(), fmt.Sprintf("create table wide as select %s from range(%d)", strings.Join(cols, ", "), rows)); err != nil {
+		t.Fatal(err)
+	}
+	online, err := kvstore.Open(filepath.Join(dir, "online.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { online.Close() })
+	reg := &feature.Registry{Entities: map[string]*feature.Entity{"customer": {Name: "customer", JoinKeys: []string{"customer_id"}}},
+		Views: map[string]*feature.View{"wide": v}, Services: map[string]*feature.Service{}}
+	fs := &feature.Store{Registry: reg, Warehouse: w, Online: online, Clock: func() time.Time { return now }}
+	if _, err := fs.Materialize(context.Background(), nil, time.Time{}, now, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+// TestFeastRequestErrors: a malformed get-online-features request gets a
+// 400 that names the field.
+func TestFeastRequestErrors(t *testing.T) {
+	s, secrets := newTestServer(t)
+	for body, msg := range map[string]string{
+		`{"features": "driver_hourly_stats:conv_rate"}`:                                                                   `\"features\" must be a list`,
+		`{"features": [1], "entities": {"driver_id": [1001]}}`:                                                            `\"features\"[0] must be a string`,
+		`{"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [{}]}}`:                                `\"entities\".\"driver_id\"[0] must be a number`,
+		`{"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": 1001}}`:                                `must be a list of values`,
+		`{"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001]}, "full_feature_names": "yes"}`: `must be true or false`,
+		`{"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001]`:                                `not a get-online-features request`,
+		`{"features": ["driver_hourly_stats:conv_rat"], "entities": {"driver_id": [1001]}}`:                               `did you mean`,
+	} {
+		rec := do(s, "POST", "/get-online-features", secrets["viewer"], body)
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), msg) {
+			t.Errorf("%s: %d %s, want 400 with %s", body, rec.Code, rec.Body, msg)
+		}
 	}
 }

@@ -80,6 +80,16 @@ func serveProject(proj string) (*benchSrv, error) {
 	addr := ln.Addr().String()
 	ln.Close()
 	proc := benchCLI("serve", "--project-dir", proj, "--addr", addr)
+	// TANDEM_BENCH_SERVER_CPUS=0 pins the server to core 0 (with the load
+	// generator pinned elsewhere by `taskset -c 1 tandem bench ...`), so
+	// the two do not take turns on the same core.
+	if cpus := os.Getenv("TANDEM_BENCH_SERVER_CPUS"); cpus != "" {
+		ts, err := exec.LookPath("taskset")
+		if err != nil {
+			return nil, fmt.Errorf("TANDEM_BENCH_SERVER_CPUS needs taskset (util-linux): %v", err)
+		}
+		proc.Path, proc.Args = ts, append([]string{"taskset", "-c", cpus}, proc.Args...)
+	}
 	proc.Stderr = io.Discard
 	if err := proc.Start(); err != nil {
 		return nil, err
