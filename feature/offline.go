@@ -47,12 +47,19 @@ type TrainingSet struct {
 	FilterCreated bool            `json:"filter_created"`
 	Entities      string          `json:"entities"` // the file or SQL
 	EntitiesHash  string          `json:"entities_hash"`
+	TimestampCol  string          `json:"timestamp_column"`
+	// EntitiesCopy is the entity rows as read, kept next to the record
+	// (Parquet): a query or file that changes later does not stop a rebuild.
+	EntitiesCopy string `json:"entities_copy,omitempty"`
 	EntityRows    int64           `json:"entity_rows"`
 	Definitions   json.RawMessage `json:"definitions"` // the views used, as loaded
 	DefsHash      string          `json:"definitions_sha256"`
 	Sources       []SourceVersion `json:"sources"`
 	Out           string          `json:"out,omitempty"`
 	Rows          int64           `json:"rows"`
+	// OutFingerprint is the written file's row count and content hash:
+	// a rebuild that prints the same one is the same training set.
+	OutFingerprint string `json:"out_fingerprint,omitempty"`
 	Seconds       float64         `json:"seconds"`
 }
 
@@ -64,6 +71,10 @@ type SourceVersion struct {
 	Version  int       `json:"version,omitempty"` // the latest kept table version, when the source is a built model
 	BuiltAt  time.Time `json:"built_at,omitzero"` // when that version was published
 	MaxEvent string    `json:"max_event_ts"`
+	// Fingerprint is the row count and an order-independent hash of the
+	// rows (DuckDB's hash of each row, summed): how a rebuild finds the
+	// same rows among the live table and its kept versions.
+	Fingerprint string `json:"fingerprint"`
 }
 
 // Store builds training sets and materializes views.
@@ -104,7 +115,7 @@ func (s *Store) Historical(ctx context.Context, req *HistoricalRequest) (*Traini
 		return nil, nil, err
 	}
 	defer cleanup()
-	ts := &TrainingSet{CreatedAt: s.now(), Service: req.Service, FullNames: req.FullFeatureNames, FilterCreated: req.FilterCreated, Out: req.Out}
+	ts := &TrainingSet{CreatedAt: s.now(), Service: req.Service, FullNames: req.FullFeatureNames, FilterCreated: req.FilterCreated, Out: req.Out, TimestampCol: req.TimestampColumn}
 	for _, r := range refs {
 		ts.Features = append(ts.Features, r.String())
 	}
@@ -149,6 +160,15 @@ func (s *Store) Historical(ctx context.Context, req *HistoricalRequest) (*Traini
 		if err := s.lineage(ctx, tx, ts, views, req, ent); err != nil {
 			return err
 		}
+		if s.Dir != "" {
+			if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+				return err
+			}
+			ts.EntitiesCopy = filepath.Join(s.Dir, ts.ID+".entities.parquet")
+			if _, err := tx.Exec(ctx, fmt.Sprintf("copy (select * from %s order by rowid) to %s (format parquet)", ent, project.QuoteString(ts.EntitiesCopy))); err != nil {
+				return err
+			}
+		}
 		if req.Out != "" {
 			format := "parquet"
 			switch strings.ToLower(filepath.Ext(req.Out)) {
@@ -163,6 +183,9 @@ func (s *Store) Historical(ctx context.Context, req *HistoricalRequest) (*Traini
 				return err
 			}
 			ts.Rows = n
+			if ts.OutFingerprint, err = fingerprint(ctx, tx, readFile(req.Out)); err != nil {
+				return err
+			}
 		} else {
 			if rows, err = tx.Query(ctx, sql, req.Limit); err != nil {
 				return err
@@ -490,12 +513,13 @@ func (s *Store) lineage(ctx context.Context, tx tandem.Execer, ts *TrainingSet, 
 	for _, vn := range views {
 		v := s.Registry.Views[vn]
 		sv := SourceVersion{View: vn, Relation: v.Relation}
-		r, err := tx.Query(ctx, fmt.Sprintf("select count(*), max(%s)::VARCHAR from %s", q(v.Timestamp), v.Relation), 0)
+		r, err := tx.Query(ctx, fmt.Sprintf("select count(*), max(%s)::VARCHAR, %s from %s t", q(v.Timestamp), fingerprintSQL, v.Relation), 0)
 		if err != nil {
 			return err
 		}
 		fmt.Sscan(fmt.Sprint(r.Rows[0][0]), &sv.Rows)
 		sv.MaxEvent = fmt.Sprint(r.Rows[0][1])
+		sv.Fingerprint = fmt.Sprint(r.Rows[0][2])
 		if s.Meta != nil && v.Node != "" {
 			if vs, err := s.Meta.TableVersions(ctx, v.Node); err == nil && len(vs) > 0 {
 				sort.Slice(vs, func(i, j int) bool { return vs[i].Version > vs[j].Version })
@@ -522,4 +546,24 @@ func (s *Store) record(ts *TrainingSet) error {
 		return err
 	}
 	return os.Rename(tmp, filepath.Join(s.Dir, ts.ID+".json"))
+}
+
+// fingerprintSQL is a relation's fingerprint over its rows aliased t:
+// the row count and the sum of the rows' hashes, in any order.
+const fingerprintSQL = "count(*)::VARCHAR || ':' || coalesce(sum(hash(t)), 0)::VARCHAR"
+
+func fingerprint(ctx context.Context, tx tandem.Execer, relation string) (string, error) {
+	r, err := tx.Query(ctx, "select "+fingerprintSQL+" from "+relation+" t", 0)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprint(r.Rows[0][0]), nil
+}
+
+// readFile is SQL that reads a training set's output file.
+func readFile(path string) string {
+	if strings.EqualFold(filepath.Ext(path), ".csv") {
+		return "read_csv(" + project.QuoteString(path) + ", header = true)"
+	}
+	return "read_parquet(" + project.QuoteString(path) + ")"
 }

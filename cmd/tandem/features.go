@@ -102,7 +102,7 @@ func (a *app) featuresCommand() *cobra.Command {
 			return nil
 		},
 	})
-	c.AddCommand(a.featuresHistoricalCommand(), a.featuresMaterializeCommand(), a.featuresOnlineCommand())
+	c.AddCommand(a.featuresHistoricalCommand(), a.featuresRebuildCommand(), a.featuresMaterializeCommand(), a.featuresOnlineCommand())
 	return c
 }
 
@@ -167,6 +167,51 @@ func (a *app) featuresHistoricalCommand() *cobra.Command {
 	c.Flags().BoolVar(&req.FullFeatureNames, "full-feature-names", false, "name columns view__feature")
 	c.Flags().BoolVar(&req.FilterCreated, "filter-created", false, "leave out feature rows created after the entity row's timestamp")
 	c.Flags().StringVar(&req.Out, "out", "", "write the training set to a .parquet or .csv file")
+	return c
+}
+
+func (a *app) featuresRebuildCommand() *cobra.Command {
+	var out string
+	c := &cobra.Command{
+		Use:     "rebuild TRAINING_SET_ID --out FILE",
+		Short:   "Build a recorded training set again, exactly: its definitions, its entity rows and the source rows it read (from kept table versions)",
+		Example: `  tandem features rebuild ts_3f9a1c2b7d4e --out train.parquet`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out == "" {
+				return tandem.Errorf(tandem.EINVALID, "name the file to write: --out FILE.parquet or .csv")
+			}
+			s, done, err := a.featureStore(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			defer done()
+			if out, err = filepath.Abs(out); err != nil {
+				return err
+			}
+			res, err := s.Rebuild(cmd.Context(), args[0], out)
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.printJSON(res)
+			}
+			for _, v := range keys(res.Read) {
+				fmt.Fprintf(a.stdout, "view %s read from %s\n", v, res.Read[v])
+			}
+			fmt.Fprintf(a.stdout, "Rebuilt %s: %d rows in %.2fs, written to %s.\n", args[0], res.Rebuilt.Rows, res.Rebuilt.Seconds, out)
+			switch {
+			case res.Identical:
+				fmt.Fprintf(a.stdout, "Identical to the recorded training set (rows and content hash %s).\n", res.Rebuilt.OutFingerprint)
+			case res.Original.OutFingerprint == "":
+				fmt.Fprintln(a.stdout, "The original was returned, not written to a file, so there is no fingerprint to compare with.")
+			default:
+				return tandem.Errorf(tandem.EINTERNAL, "the rebuild differs from the recorded training set (%s, recorded %s) although it read the same rows; please report this", res.Rebuilt.OutFingerprint, res.Original.OutFingerprint)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&out, "out", "", "write the training set to a .parquet or .csv file")
 	return c
 }
 
