@@ -104,7 +104,7 @@ func (a *app) benchFeatureStore(ctx context.Context, dir string, want map[string
 			timestamp '2021-01-01' + to_seconds((hash(range * 13) %% 31536000)::BIGINT) as event_timestamp, range %% 2 = 0 as label from range(%d)`, keys, entities)); err != nil {
 			return err
 		}
-		s := &feature.Store{Registry: reg, Warehouse: w}
+		s := &feature.Store{Registry: reg, Warehouse: w, Dir: filepath.Join(dir, "training_sets")} // recorded, as the CLI does
 		r, err := reg.ParseRefs(refs)
 		if err != nil {
 			return err
