@@ -39,28 +39,28 @@ type HistoricalRequest struct {
 
 // TrainingSet says what produced a training set, so it can be rebuilt.
 type TrainingSet struct {
-	ID            string          `json:"id"`
-	CreatedAt     time.Time       `json:"created_at"`
-	Features      []string        `json:"features"`
-	Service       string          `json:"service,omitempty"`
-	FullNames     bool            `json:"full_feature_names"`
-	FilterCreated bool            `json:"filter_created"`
-	Entities      string          `json:"entities"` // the file or SQL
-	EntitiesHash  string          `json:"entities_hash"`
-	TimestampCol  string          `json:"timestamp_column"`
+	ID            string    `json:"id"`
+	CreatedAt     time.Time `json:"created_at"`
+	Features      []string  `json:"features"`
+	Service       string    `json:"service,omitempty"`
+	FullNames     bool      `json:"full_feature_names"`
+	FilterCreated bool      `json:"filter_created"`
+	Entities      string    `json:"entities"` // the file or SQL
+	EntitiesHash  string    `json:"entities_hash"`
+	TimestampCol  string    `json:"timestamp_column"`
 	// EntitiesCopy is the entity rows as read, kept next to the record
 	// (Parquet): a query or file that changes later does not stop a rebuild.
-	EntitiesCopy string `json:"entities_copy,omitempty"`
-	EntityRows    int64           `json:"entity_rows"`
-	Definitions   json.RawMessage `json:"definitions"` // the views used, as loaded
-	DefsHash      string          `json:"definitions_sha256"`
-	Sources       []SourceVersion `json:"sources"`
-	Out           string          `json:"out,omitempty"`
-	Rows          int64           `json:"rows"`
+	EntitiesCopy string          `json:"entities_copy,omitempty"`
+	EntityRows   int64           `json:"entity_rows"`
+	Definitions  json.RawMessage `json:"definitions"` // the views used, as loaded
+	DefsHash     string          `json:"definitions_sha256"`
+	Sources      []SourceVersion `json:"sources"`
+	Out          string          `json:"out,omitempty"`
+	Rows         int64           `json:"rows"`
 	// OutFingerprint is the written file's row count and content hash:
 	// a rebuild that prints the same one is the same training set.
-	OutFingerprint string `json:"out_fingerprint,omitempty"`
-	Seconds       float64         `json:"seconds"`
+	OutFingerprint string  `json:"out_fingerprint,omitempty"`
+	Seconds        float64 `json:"seconds"`
 }
 
 // SourceVersion is the state of a table a training set read.

@@ -39,8 +39,8 @@ func (s *Store) Record(id string) (*TrainingSet, error) {
 
 // RebuildResult is a rebuilt training set and what it read.
 type RebuildResult struct {
-	Original *TrainingSet     `json:"original"`
-	Rebuilt  *TrainingSet     `json:"rebuilt"`
+	Original *TrainingSet      `json:"original"`
+	Rebuilt  *TrainingSet      `json:"rebuilt"`
 	Read     map[string]string `json:"read"` // view -> the relation that held the recorded rows
 	// Identical: the output's fingerprint equals the recorded one.
 	Identical bool `json:"identical"`
