@@ -1,0 +1,312 @@
+// Package ml trains, evaluates and registers models declared next to the
+// data (ml/*.yml): built-in recommenders (most popular, SAR, EASE,
+// implicit ALS) written in Go, deterministic given a seed, evaluated
+// against the most-popular baseline, versioned in a registry with a
+// promotion gate.
+package ml
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/project"
+)
+
+// Spec is one model declared in ml/*.yml.
+type Spec struct {
+	Name        string         `yaml:"name" json:"name"`
+	Owner       string         `yaml:"owner" json:"owner,omitempty"`
+	Description string         `yaml:"description" json:"description,omitempty"`
+	Kind        string         `yaml:"kind" json:"kind"`           // recommender (predictors follow)
+	Algorithm   string         `yaml:"algorithm" json:"algorithm"` // most_popular, sar, ease, als
+	Params      map[string]any `yaml:"params" json:"params,omitempty"`
+	Data        Data           `yaml:"data" json:"data"`
+	Evaluation  Evaluation     `yaml:"evaluation" json:"evaluation"`
+	Gate        Gate           `yaml:"gate" json:"gate"`
+	Fallback    string         `yaml:"fallback" json:"fallback,omitempty"` // a model name; most-popular of the same data by default
+	Schedule    string         `yaml:"schedule" json:"schedule,omitempty"` // retrain (and promote through the gate) on this cron
+	File        string         `yaml:"-" json:"file"`
+	Line        int            `yaml:"-" json:"line"`
+
+	// Resolved at load.
+	Relation string `yaml:"-" json:"relation,omitempty"` // what Data reads, when it names a model or source
+	Node     string `yaml:"-" json:"node,omitempty"`
+}
+
+func (s *Spec) UnmarshalYAML(n *yaml.Node) error {
+	type plain Spec
+	s.Line = n.Line
+	return n.Decode((*plain)(s))
+}
+
+// Data is what a recommender learns from: one row per interaction.
+type Data struct {
+	Ref       string `yaml:"ref" json:"ref,omitempty"` // a model, seed or source_name.table
+	SQL       string `yaml:"sql" json:"sql,omitempty"` // or a query
+	CSV       string `yaml:"csv" json:"csv,omitempty"` // or a user,item[,rating][,timestamp] file, relative to the project
+	User      string `yaml:"user" json:"user"`
+	Item      string `yaml:"item" json:"item"`
+	Timestamp string `yaml:"timestamp" json:"timestamp,omitempty"`
+	Weight    string `yaml:"weight" json:"weight,omitempty"` // a rating or quantity; 1 per row without
+	Line      int    `yaml:"-" json:"-"`
+}
+
+func (d *Data) UnmarshalYAML(n *yaml.Node) error {
+	type plain Data
+	d.Line = n.Line
+	return n.Decode((*plain)(d))
+}
+
+// Evaluation says how a model is scored: a split and metrics at K.
+type Evaluation struct {
+	Split    string   `yaml:"split" json:"split"`                 // temporal or random_by_user
+	Cutoff   string   `yaml:"cutoff" json:"cutoff,omitempty"`     // temporal: train before, test from
+	End      string   `yaml:"end" json:"end,omitempty"`           // temporal: test before (optional)
+	Fraction float64  `yaml:"fraction" json:"fraction,omitempty"` // random_by_user: share of each user's items in training (0.75)
+	Seed     int64    `yaml:"seed" json:"seed"`                   // random_by_user and the algorithms' randomness
+	K        int      `yaml:"k" json:"k"`                         // 10
+	Metrics  []string `yaml:"metrics" json:"metrics,omitempty"`   // reported; all are computed
+	Line     int      `yaml:"-" json:"-"`
+
+	CutoffTime time.Time `yaml:"-" json:"-"`
+	EndTime    time.Time `yaml:"-" json:"-"`
+}
+
+func (e *Evaluation) UnmarshalYAML(n *yaml.Node) error {
+	type plain Evaluation
+	e.Line = n.Line
+	return n.Decode((*plain)(e))
+}
+
+// Gate is the promotion rule: the candidate's Metric must be at least
+// MinRatio times production's.
+type Gate struct {
+	Metric   string  `yaml:"metric" json:"metric"`       // ndcg@10 by default
+	MinRatio float64 `yaml:"min_ratio" json:"min_ratio"` // 1.0: same or better
+	Line     int     `yaml:"-" json:"-"`
+}
+
+func (g *Gate) UnmarshalYAML(n *yaml.Node) error {
+	type plain Gate
+	g.Line = n.Line
+	return n.Decode((*plain)(g))
+}
+
+type specFile struct {
+	Models []*Spec `yaml:"models"`
+}
+
+// Algorithms and the parameters each takes, with their defaults.
+var Algorithms = map[string]map[string]any{
+	"most_popular": {"window_days": 0.0, "weighted": false},
+	"sar":          {"similarity": "jaccard", "time_decay_days": 30.0, "min_cooccurrence": 1.0},
+	"ease":         {"lambda": 250.0},
+	"als":          {"factors": 64.0, "iterations": 15.0, "regularization": 0.05, "alpha": 10.0, "cg_steps": 3.0},
+}
+
+// Load reads ml/*.yml of a project. Each error names the file and line.
+func Load(p *project.Project) (map[string]*Spec, error) {
+	out := map[string]*Spec{}
+	files, _ := filepath.Glob(filepath.Join(p.Dir, "ml", "*.yml"))
+	more, _ := filepath.Glob(filepath.Join(p.Dir, "ml", "*.yaml"))
+	files = append(files, more...)
+	sort.Strings(files)
+	for _, path := range files {
+		rel, _ := filepath.Rel(p.Dir, path)
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		var f specFile
+		if _, err := project.DecodeYAML(rel, src, &f); err != nil {
+			return nil, err
+		}
+		for _, s := range f.Models {
+			s.File = rel
+			if prev, dup := out[s.Name]; dup {
+				return nil, tandem.FileErrorf(tandem.EINVALID, rel, s.Line, "model %q is defined twice (also %s:%d)", s.Name, prev.File, prev.Line)
+			}
+			if err := s.check(p); err != nil {
+				return nil, err
+			}
+			out[s.Name] = s
+		}
+	}
+	for _, s := range out {
+		if s.Fallback != "" {
+			if _, ok := out[s.Fallback]; !ok {
+				return nil, tandem.FileErrorf(tandem.EINVALID, s.File, s.Line, "model %q: fallback %q is not a model of ml/*.yml%s", s.Name, s.Fallback, suggest(s.Fallback, names(out)))
+			}
+		}
+	}
+	return out, nil
+}
+
+func names[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func suggest(name string, known []string) string {
+	if best := project.Nearest(name, known); best != "" {
+		return fmt.Sprintf("; did you mean %q?", best)
+	}
+	return ""
+}
+
+func (s *Spec) check(p *project.Project) error {
+	fail := func(line int, format string, args ...any) error {
+		if line == 0 {
+			line = s.Line
+		}
+		return tandem.FileErrorf(tandem.EINVALID, s.File, line, "model %q: "+format, append([]any{s.Name}, args...)...)
+	}
+	if s.Name == "" {
+		return tandem.FileErrorf(tandem.EINVALID, s.File, s.Line, "a model needs a name")
+	}
+	if s.Kind == "" {
+		s.Kind = "recommender"
+	}
+	if s.Kind != "recommender" {
+		return fail(0, "kind %q: this version trains recommenders (kind: recommender)", s.Kind)
+	}
+	defaults, ok := Algorithms[s.Algorithm]
+	if !ok {
+		return fail(0, "algorithm %q is not one of %s%s", s.Algorithm, strings.Join(names(Algorithms), ", "), suggest(s.Algorithm, names(Algorithms)))
+	}
+	for k, v := range s.Params {
+		d, ok := defaults[k]
+		if !ok {
+			return fail(0, "params: %s takes no %q (it takes %s)%s", s.Algorithm, k, strings.Join(names(defaults), ", "), suggest(k, names(defaults)))
+		}
+		if fmt.Sprintf("%T", d) == "float64" {
+			switch x := v.(type) {
+			case int:
+				s.Params[k] = float64(x)
+			case float64:
+			default:
+				return fail(0, "params.%s must be a number, not %v", k, v)
+			}
+		} else if fmt.Sprintf("%T", d) != fmt.Sprintf("%T", v) {
+			return fail(0, "params.%s must be a %T, not %v", k, d, v)
+		}
+	}
+	if s.Algorithm == "sar" {
+		if sim := s.param("similarity").(string); sim != "jaccard" && sim != "lift" && sim != "cooccurrence" {
+			return fail(0, "params.similarity %q: jaccard, lift or cooccurrence", sim)
+		}
+	}
+	d := &s.Data
+	n := 0
+	for _, set := range []bool{d.Ref != "", d.SQL != "", d.CSV != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return fail(d.Line, "data: give one of ref (a model), sql or csv")
+	}
+	if d.CSV != "" {
+		if d.User == "" {
+			d.User = "user"
+		}
+		if d.Item == "" {
+			d.Item = "item"
+		}
+	}
+	if d.User == "" || d.Item == "" {
+		return fail(d.Line, "data: name the user and item columns (user: customer_id, item: stock_code)")
+	}
+	if d.Ref != "" {
+		var node *tandem.Node
+		if src, table, ok := strings.Cut(d.Ref, "."); ok {
+			if node, ok = p.Source(src, table); !ok {
+				return fail(d.Line, "data.ref %q is not a source of the project", d.Ref)
+			}
+		} else if node, ok = p.ByName(d.Ref); !ok {
+			hint := ""
+			if near := p.NearestName(d.Ref); near != "" {
+				hint = fmt.Sprintf("; did you mean %q?", near)
+			}
+			return fail(d.Line, "data.ref %q is not a model or seed of the project%s", d.Ref, hint)
+		}
+		s.Relation, s.Node = p.Relation(node).String(), node.ID
+	}
+	if d.CSV != "" && !filepath.IsAbs(d.CSV) {
+		d.CSV = filepath.Join(p.Dir, d.CSV)
+	}
+	e := &s.Evaluation
+	if e.K == 0 {
+		e.K = 10
+	}
+	switch e.Split {
+	case "temporal":
+		if d.Timestamp == "" {
+			return fail(e.Line, "evaluation: a temporal split needs data.timestamp")
+		}
+		t, err := parseDate(e.Cutoff)
+		if err != nil {
+			return fail(e.Line, "evaluation.cutoff %q: %v (write 2011-08-01)", e.Cutoff, err)
+		}
+		e.CutoffTime = t
+		if e.End != "" {
+			if e.EndTime, err = parseDate(e.End); err != nil {
+				return fail(e.Line, "evaluation.end %q: %v", e.End, err)
+			}
+		}
+	case "random_by_user":
+		if e.Fraction == 0 {
+			e.Fraction = 0.75
+		}
+		if e.Fraction <= 0 || e.Fraction >= 1 {
+			return fail(e.Line, "evaluation.fraction %v: the share of each user's items kept for training, between 0 and 1", e.Fraction)
+		}
+	default:
+		return fail(e.Line, "evaluation.split %q: temporal (with cutoff) or random_by_user (with fraction and seed)", e.Split)
+	}
+	for _, m := range e.Metrics {
+		if _, ok := metricNames[metricBase(m)]; !ok {
+			return fail(e.Line, "evaluation.metrics: unknown %q (%s)%s", m, strings.Join(names(metricNames), ", "), suggest(metricBase(m), names(metricNames)))
+		}
+	}
+	if s.Gate.Metric == "" {
+		s.Gate.Metric = fmt.Sprintf("ndcg@%d", e.K)
+	}
+	if _, ok := metricNames[metricBase(s.Gate.Metric)]; !ok {
+		return fail(s.Gate.Line, "gate.metric %q is not a metric (%s)", s.Gate.Metric, strings.Join(names(metricNames), ", "))
+	}
+	if s.Gate.MinRatio == 0 {
+		s.Gate.MinRatio = 1
+	}
+	return nil
+}
+
+func parseDate(s string) (time.Time, error) {
+	for _, layout := range []string{"2006-01-02", "2006-01-02 15:04:05", time.RFC3339} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("not a date")
+}
+
+// param returns a parameter or its default.
+func (s *Spec) param(name string) any {
+	if v, ok := s.Params[name]; ok {
+		return v
+	}
+	return Algorithms[s.Algorithm][name]
+}
+
+func (s *Spec) num(name string) float64 { f, _ := s.param(name).(float64); return f }
