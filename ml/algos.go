@@ -31,13 +31,13 @@ type Artifact struct {
 	Factors int
 	UF, IF  []float32
 
+	once         sync.Once
 	users, items map[string]int32
 }
 
-func (a *Artifact) index() {
-	if a.users != nil {
-		return
-	}
+func (a *Artifact) index() { a.once.Do(a.buildIndex) }
+
+func (a *Artifact) buildIndex() {
 	a.users = make(map[string]int32, len(a.Users))
 	for i, u := range a.Users {
 		a.users[u] = int32(i)

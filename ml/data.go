@@ -56,7 +56,7 @@ func (s *Spec) dataSQL() string {
 		from = "read_csv(" + project.QuoteString(d.CSV) + ", header = true)"
 	}
 	q := project.QuoteIdent
-	ts, w := "NULL", "1.0"
+	ts, w := "NULL", "1::DOUBLE"
 	if d.Timestamp != "" {
 		ts = q(d.Timestamp)
 	}

@@ -81,6 +81,7 @@ type Settings struct {
 		Path string `yaml:"path"` // SQLite file
 	} `yaml:"metastore"`
 	Features     FeatureSettings `yaml:"features"`
+	ML           MLSettings      `yaml:"ml"`
 	Threads      int             `yaml:"threads"`
 	KeepVersions int             `yaml:"keep_versions"` // earlier versions of each table kept for rollback
 	Owner        string          `yaml:"owner"`         // default owner of every node
@@ -92,6 +93,11 @@ type Settings struct {
 	Alerts    AlertSettings   `yaml:"alerts"`
 	Serve     ServeSettings   `yaml:"serve"`
 	Collect   CollectSettings `yaml:"collect"`
+}
+
+// MLSettings say where trained models are kept.
+type MLSettings struct {
+	Registry string `yaml:"registry"` // versions, artifacts, aliases and audit (target/models)
 }
 
 // FeatureSettings say where the feature store keeps what it serves.
@@ -157,6 +163,7 @@ func defaultSettings() Settings {
 	s.Features.OnlineStore = "target/online.db"
 	s.Features.TrainingSets = "target/training_sets"
 	s.Features.Materialize = "@hourly"
+	s.ML.Registry = "target/models"
 	s.Threads = 4
 	s.KeepVersions = 3
 	s.Retries.Attempts = 3
