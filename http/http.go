@@ -16,6 +16,7 @@ import (
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/feature"
+	"github.com/tandem-data/tandem/ml"
 	"github.com/tandem-data/tandem/project"
 	"github.com/tandem-data/tandem/schedule"
 )
@@ -41,6 +42,9 @@ type Platform interface {
 	ReplayQuarantined(ctx context.Context) (any, error)
 	// Features is the feature store, nil when the project defines none.
 	Features() *feature.Store
+	// Models serves the production version of each model, nil when the
+	// project declares none.
+	Models() *ml.Server
 }
 
 // RunRequest asks for a run.
@@ -129,6 +133,9 @@ func routes() []Route {
 		{"POST", "/get-online-features", tandem.RoleViewer, "Feast's feature server API: the same request and response", (*Server).feastOnlineFeatures},
 		{"POST", "/api/v1/features/historical", tandem.RoleEditor, "A point-in-time-correct training set (rows, or entities_sql)", (*Server).historicalFeatures},
 		{"POST", "/api/v1/features/materialize", tandem.RoleEditor, "Materialize feature views into the online store", (*Server).materializeFeatures},
+		{"GET", "/api/v1/models", tandem.RoleViewer, "Models with their production versions", (*Server).listModels},
+		{"GET", "/api/v1/models/{name}/recommend", tandem.RoleViewer, "Top k items for a user (?user=&k=&exclude_seen=), with the model version; unknown users get the fallback", (*Server).recommend},
+		{"GET", "/api/v1/models/{name}/similar", tandem.RoleViewer, "Items similar to an item (?item=&k=)", (*Server).similar},
 		{"GET", "/api/v1/tokens", tandem.RoleAdmin, "API tokens (never their secrets)", (*Server).listTokens},
 		{"POST", "/api/v1/tokens", tandem.RoleAdmin, "Create a token; its secret is shown once", (*Server).createToken},
 		{"DELETE", "/api/v1/tokens/{id}", tandem.RoleAdmin, "Revoke a token", (*Server).deleteToken},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/feature"
+	"github.com/tandem-data/tandem/ml"
 	"github.com/tandem-data/tandem/project"
 	"github.com/tandem-data/tandem/schedule"
 	"github.com/tandem-data/tandem/sqlite"
@@ -25,6 +26,7 @@ type testPlatform struct {
 	p    *project.Project
 	meta tandem.MetaStore
 	fs   *feature.Store
+	ms   *ml.Server
 }
 
 func (t *testPlatform) Project() *project.Project       { return t.p }
@@ -56,6 +58,7 @@ func (t *testPlatform) RunLog(ctx context.Context, id string, after int) ([]LogL
 func (t *testPlatform) Reload(ctx context.Context) error { return nil }
 func (t *testPlatform) Alerts() []*schedule.Delivery     { return nil }
 func (t *testPlatform) Features() *feature.Store         { return t.fs }
+func (t *testPlatform) Models() *ml.Server                { return t.ms }
 
 func (t *testPlatform) ReplayQuarantined(ctx context.Context) (any, error) {
 	return map[string]int{"replayed": 0}, nil
@@ -76,7 +79,7 @@ func newTestServer(t *testing.T) (*Server, map[string]string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { meta.Close() })
-	s := NewServer(&testPlatform{p: p, meta: meta, fs: newFeatureStore(t)}, meta, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := NewServer(&testPlatform{p: p, meta: meta, fs: newFeatureStore(t), ms: newModelServer(t)}, meta, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	secrets := map[string]string{}
 	for _, role := range []string{tandem.RoleViewer, tandem.RoleEditor, tandem.RoleAdmin} {
 		tok, secret, err := NewToken(role+"-user", role, time.Now())
@@ -125,6 +128,10 @@ func example(t *testing.T, s *Server, secrets map[string]string, rt Route) (path
 		body = `{"features": ["driver_hourly_stats:conv_rate"], "entities": {"driver_id": [1001]}}`
 	case "POST /api/v1/features/historical":
 		body = `{"entities_sql": "select 1001 as driver_id, now()::TIMESTAMP as event_timestamp", "feature_service": "driver_activity"}`
+	case "GET /api/v1/models/{name}/recommend":
+		path = "/api/v1/models/recs/recommend?user=u1&k=2"
+	case "GET /api/v1/models/{name}/similar":
+		path = "/api/v1/models/recs/similar?item=A"
 	case "POST /api/v1/features/materialize":
 		body = `{"incremental": true}`
 	}

@@ -255,3 +255,9 @@ func (m *matrix) transpose() *matrix {
 	}
 	return t
 }
+
+// NewInteractions returns an empty set of interactions; Add appends one.
+func NewInteractions() *Interactions { return newInteractions() }
+
+// Add appends an interaction (t in Unix seconds, 0 without).
+func (d *Interactions) Add(user, item string, w float32, t int64) { d.add(user, item, w, t) }

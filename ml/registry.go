@@ -27,9 +27,19 @@ type Version struct {
 	SpecHash  string         `json:"spec_sha256"`
 	Data      Lineage        `json:"data"`
 	Eval      *EvalResult    `json:"evaluation"`
+	// Champion is the production version of the time, evaluated again on
+	// this version's data and split (when the two differ), so the gate can
+	// compare them without the warehouse.
+	Champion *Champion `json:"champion,omitempty"`
 	// The artifact is trained on all the data; the evaluation on the split.
 	TrainSeconds  float64 `json:"train_seconds"`
 	ArtifactBytes int64   `json:"artifact_bytes"`
+}
+
+// Champion is production's figures on a candidate's test set.
+type Champion struct {
+	Version int     `json:"version"`
+	Metrics Metrics `json:"metrics"`
 }
 
 // Lineage is what a version was trained on.

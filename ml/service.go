@@ -75,6 +75,9 @@ func (s *Service) Train(ctx context.Context, name, actor string) (*Version, erro
 	if v.Eval, err = Evaluate(spec, d); err != nil {
 		return nil, err
 	}
+	if v.Champion, err = s.champion(name, v, d); err != nil {
+		return nil, err
+	}
 	s.progress("training %s on all %d interactions ...", spec.Algorithm, d.Len())
 	t0 := time.Now()
 	a, err := Train(spec, d, spec.Evaluation.Seed)
@@ -87,6 +90,37 @@ func (s *Service) Train(ctx context.Context, name, actor string) (*Version, erro
 	}
 	s.progress("registered %s v%d in %.1fs", name, v.Version, time.Since(began).Seconds())
 	return v, nil
+}
+
+// champion evaluates the production version's spec on a candidate's data
+// and split, when they differ from production's own.
+func (s *Service) champion(name string, cand *Version, d *Interactions) (*Champion, error) {
+	al, err := s.Registry.Aliases(name)
+	if err != nil || al.Production == 0 {
+		return nil, err
+	}
+	prod, err := s.Registry.Version(name, al.Production)
+	if err != nil {
+		return nil, err
+	}
+	if sameTestSet(prod, cand) {
+		return nil, nil
+	}
+	s.progress("evaluating production v%d on the same split, for the gate ...", prod.Version)
+	ps := prod.Spec
+	if err := ps.reparse(); err != nil {
+		return nil, err
+	}
+	ps.Evaluation = cand.Spec.Evaluation
+	res, err := Evaluate(ps, d)
+	if err != nil {
+		return nil, err
+	}
+	return &Champion{Version: prod.Version, Metrics: res.Metrics}, nil
+}
+
+func sameTestSet(a, b *Version) bool {
+	return a.Data.Fingerprint == b.Data.Fingerprint && specSplit(a.Spec) == specSplit(b.Spec)
 }
 
 // fingerprint is the row count and content hash of a model's data.
@@ -118,8 +152,15 @@ func (s *Service) Verdict(ctx context.Context, name string, version int) (*Versi
 	if err != nil {
 		return nil, nil, err
 	}
-	if prod.Data.Fingerprint == cand.Data.Fingerprint && prod.Eval.Split == cand.Eval.Split && specSplit(prod.Spec) == specSplit(cand.Spec) {
+	if sameTestSet(prod, cand) {
 		return cand, Judge(cand, prod, nil), nil
+	}
+	if c := cand.Champion; c != nil && c.Version == prod.Version {
+		m := c.Metrics[cand.Spec.Gate.Metric]
+		return cand, Judge(cand, prod, &m), nil
+	}
+	if s.Warehouse == nil {
+		return nil, nil, tandem.Errorf(tandem.EUNAVAILABLE, "production v%d was trained on other data than v%d and after it, so the gate must evaluate it again on v%d's data, which needs the warehouse (held by tandem serve?); stop serve, or train a new version: it evaluates production on its own data", prod.Version, version, version)
 	}
 	s.progress("production v%d was trained on other data or split; evaluating its spec again on the candidate's data ...", prod.Version)
 	ps := prod.Spec

@@ -17,19 +17,29 @@ import (
 	"github.com/tandem-data/tandem/ml"
 )
 
-// mlService opens the project's models, warehouse and registry.
-func (a *app) mlService() (*ml.Service, func(), error) {
-	p, wh, ms, err := a.open()
+// mlService opens the project's models and registry, and the warehouse
+// when the command reads data (train, and a gate that must evaluate
+// production again). Without it, promote, rollback and show work while
+// tandem serve holds the warehouse.
+func (a *app) mlService(warehouse bool) (*ml.Service, func(), error) {
+	p, err := a.loadProject()
 	if err != nil {
 		return nil, nil, err
 	}
-	closeAll := func() { wh.Close(); ms.Close() }
 	specs, err := ml.Load(p)
 	if err != nil {
-		closeAll()
 		return nil, nil, err
 	}
-	s := &ml.Service{Specs: specs, Warehouse: wh, Meta: ms, Registry: &ml.Registry{Dir: abs(p, p.Settings.ML.Registry)}}
+	s := &ml.Service{Specs: specs, Registry: &ml.Registry{Dir: abs(p, p.Settings.ML.Registry)}}
+	closeAll := func() {}
+	if warehouse {
+		_, wh, ms, err := a.open()
+		if err != nil {
+			return nil, nil, err
+		}
+		s.Warehouse, s.Meta = wh, ms
+		closeAll = func() { wh.Close(); ms.Close() }
+	}
 	if a.output != "json" {
 		s.Progress = func(format string, args ...any) { fmt.Fprintf(a.stderr, format+"\n", args...) }
 	}
@@ -60,7 +70,7 @@ func (a *app) mlCommand() *cobra.Command {
   tandem ml train product_recs --promote      # and promote it if the gate passes`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := a.mlService()
+			s, done, err := a.mlService(true)
 			if err != nil {
 				return err
 			}
@@ -99,7 +109,7 @@ func (a *app) mlCommand() *cobra.Command {
 		Short: "Show a version's evaluation next to the most-popular baseline (the production version by default)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := a.mlService()
+			s, done, err := a.mlService(false)
 			if err != nil {
 				return err
 			}
@@ -130,7 +140,7 @@ func (a *app) mlCommand() *cobra.Command {
 		Short: "List the models of ml/*.yml with their versions, production and candidate",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, done, err := a.mlService()
+			s, done, err := a.mlService(false)
 			if err != nil {
 				return err
 			}
@@ -182,7 +192,7 @@ func (a *app) mlCommand() *cobra.Command {
 		Short: "Show a model's versions, aliases and audit log, or one version in full",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := a.mlService()
+			s, done, err := a.mlService(false)
 			if err != nil {
 				return err
 			}
@@ -254,7 +264,7 @@ func (a *app) mlCommand() *cobra.Command {
 		Short: "Make a version production if the gate passes (same or better than production); --force --reason overrides, audited",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := a.mlService()
+			s, done, err := a.mlService(false)
 			if err != nil {
 				return err
 			}
@@ -293,7 +303,7 @@ func (a *app) mlCommand() *cobra.Command {
 		Short: "Put the previous production version back",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, done, err := a.mlService()
+			s, done, err := a.mlService(false)
 			if err != nil {
 				return err
 			}
@@ -355,7 +365,7 @@ func (a *app) mlRecommendCommand() *cobra.Command {
 		Example: `  tandem ml recommend --model product_recs --users users.txt --k 10 --out recs.csv`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, done, err := a.mlService()
+			s, done, err := a.mlService(false)
 			if err != nil {
 				return err
 			}

@@ -2,10 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	nethttp "net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestShopModelsTrainPromoteRollback: on the shop's real purchases, a
@@ -74,5 +78,78 @@ func TestShopModelsTrainPromoteRollback(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 7 || !strings.HasPrefix(lines[1], "12347,1,") || !strings.Contains(lines[1], ",product_recs@2,") || !strings.HasSuffix(lines[6], ",unknown_user") {
 		t.Fatalf("ml recommend:\n%s", out)
+	}
+}
+
+// TestServeSwapsPromotedModelWithoutDroppingRequests: tandem serve answers
+// recommendations from production, stamped with the version; a promotion
+// by the CLI while requests flow swaps the version in, and no request
+// fails; an unknown user gets the fallback, and the response says so.
+func TestServeSwapsPromotedModelWithoutDroppingRequests(t *testing.T) {
+	dir, token := shopProject(t)
+	pd := []string{"--project-dir", dir}
+	mustRun(t, append([]string{"ml", "train", "popular_products", "--promote"}, pd...)...)
+	mustRun(t, append([]string{"ml", "train", "product_recs_sar", "--promote"}, pd...)...)
+	mustRun(t, append([]string{"ml", "train", "product_recs_sar"}, pd...)...) // v2, the candidate
+	s := startServe(t, dir, token, "2011-09-01T00:00:00Z")
+
+	var ans struct {
+		Model, Fallback, Requested string
+		Version                    int
+		Items                      []struct{ Item string }
+	}
+	if code := s.call("GET", "/api/v1/models/product_recs_sar/recommend?user=12347&k=5", "", &ans); code != 200 || ans.Version != 1 || len(ans.Items) != 5 || ans.Fallback != "" {
+		t.Fatalf("recommend: %d %+v", code, ans)
+	}
+	if code := s.call("GET", "/api/v1/models/product_recs_sar/recommend?user=someone-new&k=5", "", &ans); code != 200 || ans.Fallback != "unknown_user" || ans.Model != "popular_products" || ans.Requested != "product_recs_sar" {
+		t.Fatalf("unknown user: %d %+v", code, ans)
+	}
+	if code := s.call("GET", "/api/v1/models/product_recs_sar/similar?item=85123A&k=3", "", &ans); code != 200 || len(ans.Items) != 3 {
+		t.Fatalf("similar: %d %+v", code, ans)
+	}
+
+	stop := make(chan struct{})
+	var failed, served, sawV2 atomic.Int64
+	var wg sync.WaitGroup
+	for c := 0; c < 4; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := nethttp.NewRequest("GET", s.url+"/api/v1/models/product_recs_sar/recommend?user=12347&k=5", nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := nethttp.DefaultClient.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				var a struct{ Version int }
+				json.NewDecoder(resp.Body).Decode(&a)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+				served.Add(1)
+				if a.Version == 2 {
+					sawV2.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	mustRun(t, append([]string{"ml", "promote", "product_recs_sar@2"}, pd...)...) // same data and spec: ratio 1, passes
+	for deadline := time.Now().Add(10 * time.Second); sawV2.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 || sawV2.Load() == 0 {
+		t.Fatalf("%d served, %d failed, %d from v2\n%s", served.Load(), failed.Load(), sawV2.Load(), s.log)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/tandem-data/tandem/feature"
 	"github.com/tandem-data/tandem/http"
 	"github.com/tandem-data/tandem/kvstore"
+	"github.com/tandem-data/tandem/ml"
 	"github.com/tandem-data/tandem/pipeline"
 	"github.com/tandem-data/tandem/project"
 	"github.com/tandem-data/tandem/schedule"
@@ -53,6 +54,7 @@ type platform struct {
 	loaded    atomic.Int64 // next offset the loader will load
 
 	features atomic.Pointer[feature.Store] // nil without features/*.yml
+	models   atomic.Pointer[ml.Server]     // nil without ml/*.yml
 	online   *kvstore.Store
 	streams  *feature.Streams
 
@@ -160,6 +162,7 @@ func (a *app) serve(ctx context.Context, addr, logFormat string, clock tandem.Cl
 	start("reloader", func() { pl.watchFiles(ctx) })
 	start("loader", func() { pl.loader.Run(ctx) })
 	start("materializer", func() { pl.materializeOnSchedule(ctx) })
+	start("models", func() { pl.watchModels(ctx, 2*time.Second) })
 	if pl.streams != nil && pl.streams.Len() > 0 {
 		start("streams", func() {
 			if err := pl.streams.Follow(ctx, pl.events); err != nil && ctx.Err() == nil {
@@ -223,8 +226,66 @@ func (a *app) newPlatform(logger *slog.Logger, clock tandem.Clock) (*platform, e
 		ms.Close()
 		return nil, err
 	}
+	if err := pl.openModels(p); err != nil {
+		pl.events.Close()
+		wh.Close()
+		ms.Close()
+		return nil, err
+	}
 	return pl, nil
 }
+
+// openModels loads the model specs and the production version of each
+// model from the registry.
+func (pl *platform) openModels(p *project.Project) error {
+	specs, err := ml.Load(p)
+	if err != nil {
+		return err
+	}
+	if len(specs) == 0 {
+		pl.models.Store(nil)
+		return nil
+	}
+	s := &ml.Server{Registry: &ml.Registry{Dir: abs(p, p.Settings.ML.Registry)}, Specs: specs}
+	changed, err := s.Refresh()
+	if err != nil {
+		pl.logger.Warn("a model version could not be loaded", "err", err)
+	}
+	if len(changed) > 0 {
+		pl.logger.Info("serving models", "versions", strings.Join(changed, ", "))
+	}
+	pl.models.Store(s)
+	return nil
+}
+
+// watchModels swaps in a model version as soon as it is promoted or
+// rolled back (by the CLI or another process): the registry's aliases are
+// read every interval; the swap is one atomic pointer store per model set.
+func (pl *platform) watchModels(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s := pl.models.Load()
+		if s == nil {
+			continue
+		}
+		changed, err := s.Refresh()
+		if err != nil {
+			pl.logger.Warn("a model version could not be loaded; the previous one keeps serving", "err", err)
+		}
+		if len(changed) > 0 {
+			pl.logger.Info("model versions swapped in", "versions", strings.Join(changed, ", "))
+		}
+	}
+}
+
+// Models implements http.Platform.
+func (pl *platform) Models() *ml.Server { return pl.models.Load() }
 
 // openFeatures loads the feature definitions and opens the online store.
 // Stream views are followed from the event log (started by serve). A
@@ -717,6 +778,12 @@ func (pl *platform) Reload(ctx context.Context) error {
 		return err
 	}
 	if err := pl.openFeatures(ctx, p); err != nil {
+		msg := err.Error()
+		pl.loadErr.Store(&msg)
+		pl.logger.Error("reload failed; the last good project keeps running", "err", err)
+		return err
+	}
+	if err := pl.openModels(p); err != nil {
 		msg := err.Error()
 		pl.loadErr.Store(&msg)
 		pl.logger.Error("reload failed; the last good project keeps running", "err", err)

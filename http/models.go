@@ -1,0 +1,113 @@
+package http
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/ml"
+)
+
+func (s *Server) models() (*ml.Server, error) {
+	m := s.Platform.Models()
+	if m == nil {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "the project declares no models (ml/*.yml)")
+	}
+	return m, nil
+}
+
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request, _ *tandem.Token) error {
+	m, err := s.models()
+	if err != nil {
+		return err
+	}
+	type model struct {
+		Name       string `json:"name"`
+		Algorithm  string `json:"algorithm"`
+		Production int    `json:"production_version,omitempty"`
+		Fallback   string `json:"fallback,omitempty"`
+		Owner      string `json:"owner,omitempty"`
+	}
+	versions := m.Versions()
+	out := []model{}
+	for _, n := range sortedNames(m.Specs) {
+		sp := m.Specs[n]
+		out = append(out, model{Name: n, Algorithm: sp.Algorithm, Production: versions[n], Fallback: sp.Fallback, Owner: sp.Owner})
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"models": out})
+}
+
+func boolParam(r *http.Request, name string, def bool) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, tandem.Errorf(tandem.EINVALID, "?%s=%q: write true or false", name, v)
+	}
+	return b, nil
+}
+
+// recommend is GET /api/v1/models/{name}/recommend?user=&k=&exclude_seen=.
+// The response names the model and version that answered, and why a
+// fallback did when one did.
+func (s *Server) recommend(w http.ResponseWriter, r *http.Request, _ *tandem.Token) error {
+	began := time.Now()
+	m, err := s.models()
+	if err != nil {
+		return err
+	}
+	user := r.URL.Query().Get("user")
+	if user == "" {
+		return tandem.Errorf(tandem.EINVALID, "name the user: ?user=12347")
+	}
+	k, err := intParam(r, "k", 10, 1000)
+	if err != nil {
+		return err
+	}
+	seen, err := boolParam(r, "exclude_seen", true)
+	if err != nil {
+		return err
+	}
+	ans, err := m.Recommend(r.PathValue("name"), user, k, seen, nil)
+	if err != nil {
+		return err
+	}
+	serverTiming(w, began)
+	return writeJSON(w, http.StatusOK, ans)
+}
+
+// similar is GET /api/v1/models/{name}/similar?item=&k=.
+func (s *Server) similar(w http.ResponseWriter, r *http.Request, _ *tandem.Token) error {
+	began := time.Now()
+	m, err := s.models()
+	if err != nil {
+		return err
+	}
+	item := r.URL.Query().Get("item")
+	if item == "" {
+		return tandem.Errorf(tandem.EINVALID, "name the item: ?item=85123A")
+	}
+	k, err := intParam(r, "k", 10, 1000)
+	if err != nil {
+		return err
+	}
+	ans, err := m.Similar(r.PathValue("name"), item, k, nil)
+	if err != nil {
+		return err
+	}
+	serverTiming(w, began)
+	return writeJSON(w, http.StatusOK, ans)
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

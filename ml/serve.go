@@ -1,0 +1,161 @@
+package ml
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tandem-data/tandem"
+)
+
+// loaded is one model version in memory.
+type loaded struct {
+	name    string
+	version int
+	art     *Artifact
+}
+
+// Server answers recommendations with each model's production version.
+// Refresh reads the registry's aliases and swaps in a newly promoted (or
+// rolled back) version atomically: a request in flight finishes on the
+// version it started with, the next gets the new one, none is dropped.
+type Server struct {
+	Registry *Registry
+	Specs    map[string]*Spec
+
+	models atomic.Pointer[map[string]*loaded]
+	mu     sync.Mutex // one Refresh at a time
+}
+
+// Refresh loads the production version of every model that has one, if
+// it is not the version already loaded. It returns what changed.
+func (s *Server) Refresh() ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := map[string]*loaded{}
+	if m := s.models.Load(); m != nil {
+		old = *m
+	}
+	next := make(map[string]*loaded, len(s.Specs))
+	var changed []string
+	var firstErr error
+	for name := range s.Specs {
+		al, err := s.Registry.Aliases(name)
+		if err != nil || al.Production == 0 {
+			continue
+		}
+		if l, ok := old[name]; ok && l.version == al.Production {
+			next[name] = l
+			continue
+		}
+		art, err := s.Registry.Artifact(name, al.Production)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			if l, ok := old[name]; ok {
+				next[name] = l // keep serving what works
+			}
+			continue
+		}
+		next[name] = &loaded{name: name, version: al.Production, art: art}
+		changed = append(changed, fmt.Sprintf("%s v%d", name, al.Production))
+	}
+	s.models.Store(&next)
+	return changed, firstErr
+}
+
+// Answer is a served response: the items and the version that chose them.
+type Answer struct {
+	Model   string   `json:"model"`
+	Version int      `json:"version"`
+	Items   []Scored `json:"items"`
+	// Fallback says why another model answered: unknown_user,
+	// unknown_item, no_production_version.
+	Fallback string `json:"fallback,omitempty"`
+	// Requested is the model asked for, when a fallback answered.
+	Requested string `json:"requested,omitempty"`
+}
+
+func (s *Server) get(name string) (*loaded, error) {
+	if _, ok := s.Specs[name]; !ok {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "no model %q%s", name, suggest(name, names(s.Specs)))
+	}
+	if m := s.models.Load(); m != nil {
+		if l, ok := (*m)[name]; ok {
+			return l, nil
+		}
+	}
+	return nil, nil
+}
+
+// fallback returns the model that answers for name when it cannot.
+func (s *Server) fallback(name string) *loaded {
+	spec := s.Specs[name]
+	if spec.Fallback != "" {
+		if l, _ := s.get(spec.Fallback); l != nil {
+			return l
+		}
+	}
+	return nil
+}
+
+// Recommend returns k items for a user from the model's production
+// version, or from its fallback (the fallback model, else the model's own
+// most popular items) when the user is unknown, saying so.
+func (s *Server) Recommend(name, user string, k int, excludeSeen bool, allow func(string) bool) (*Answer, error) {
+	l, err := s.get(name)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		if fb := s.fallback(name); fb != nil {
+			return s.popular(fb, name, "no_production_version", user, k, excludeSeen, allow), nil
+		}
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "model %s has no production version (and no fallback has one); train and promote it: tandem ml train %s --promote", name, name)
+	}
+	if items, ok := l.art.Recommend(user, k, excludeSeen, allow); ok {
+		return &Answer{Model: name, Version: l.version, Items: items}, nil
+	}
+	fb := s.fallback(name)
+	if fb == nil {
+		fb = l
+	}
+	return s.popular(fb, name, "unknown_user", user, k, excludeSeen, allow), nil
+}
+
+// popular answers with a fallback model: its recommendation when it
+// knows the user, else its most popular items.
+func (s *Server) popular(fb *loaded, requested, why, user string, k int, excludeSeen bool, allow func(string) bool) *Answer {
+	items, ok := fb.art.Recommend(user, k, excludeSeen, allow)
+	if !ok {
+		items = fb.art.Popular(k, allow)
+	}
+	return &Answer{Model: fb.name, Version: fb.version, Items: items, Fallback: why, Requested: requested}
+}
+
+// Similar returns the k items most similar to item.
+func (s *Server) Similar(name, item string, k int, allow func(string) bool) (*Answer, error) {
+	l, err := s.get(name)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "model %s has no production version; train and promote it: tandem ml train %s --promote", name, name)
+	}
+	if items, ok := l.art.Similar(item, k, allow); ok {
+		return &Answer{Model: name, Version: l.version, Items: items}, nil
+	}
+	return &Answer{Model: name, Version: l.version, Items: l.art.Popular(k, func(it string) bool { return it != item && (allow == nil || allow(it)) }), Fallback: "unknown_item"}, nil
+}
+
+// Versions returns the loaded production version of each model.
+func (s *Server) Versions() map[string]int {
+	out := map[string]int{}
+	if m := s.models.Load(); m != nil {
+		for n, l := range *m {
+			out[n] = l.version
+		}
+	}
+	return out
+}
