@@ -58,7 +58,7 @@ func (t *testPlatform) RunLog(ctx context.Context, id string, after int) ([]LogL
 func (t *testPlatform) Reload(ctx context.Context) error { return nil }
 func (t *testPlatform) Alerts() []*schedule.Delivery     { return nil }
 func (t *testPlatform) Features() *feature.Store         { return t.fs }
-func (t *testPlatform) Models() *ml.Server                { return t.ms }
+func (t *testPlatform) Models() *ml.Server               { return t.ms }
 
 func (t *testPlatform) ReplayQuarantined(ctx context.Context) (any, error) {
 	return map[string]int{"replayed": 0}, nil
