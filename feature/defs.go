@@ -268,17 +268,9 @@ func (r *Registry) resolveView(p *project.Project, v *View) error {
 	if v.Timestamp == "" {
 		return fail(0, "timestamp_field is missing: the column that says when each row's values became true")
 	}
-	var n *tandem.Node
-	if src, table, ok := strings.Cut(v.Source, "."); ok {
-		if n, ok = p.Source(src, table); !ok {
-			return fail(0, "source %q is not a source of the project (sources.yml)", v.Source)
-		}
-	} else if n, ok = p.ByName(v.Source); !ok {
-		hint := ""
-		if near := p.NearestName(v.Source); near != "" {
-			hint = fmt.Sprintf("; did you mean %q?", near)
-		}
-		return fail(0, "source %q is not a model or seed of the project%s", v.Source, hint)
+	n, err := p.Resolve(v.Source)
+	if err != nil {
+		return fail(0, "source %v", err)
 	}
 	rel := p.Relation(n)
 	v.Relation, v.Node = rel.String(), n.ID

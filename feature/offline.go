@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -522,7 +521,6 @@ func (s *Store) lineage(ctx context.Context, tx tandem.Execer, ts *TrainingSet, 
 		sv.Fingerprint = fmt.Sprint(r.Rows[0][2])
 		if s.Meta != nil && v.Node != "" {
 			if vs, err := s.Meta.TableVersions(ctx, v.Node); err == nil && len(vs) > 0 {
-				sort.Slice(vs, func(i, j int) bool { return vs[i].Version > vs[j].Version })
 				sv.Version, sv.BuiltAt = vs[0].Version, vs[0].CreatedAt
 			}
 		}

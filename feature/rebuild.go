@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/tandem-data/tandem"
@@ -116,7 +115,6 @@ func (s *Store) findRows(ctx context.Context, v *View, sv SourceVersion) (string
 	candidates := []string{sv.Relation}
 	if s.Meta != nil && v.Node != "" {
 		if vs, err := s.Meta.TableVersions(ctx, v.Node); err == nil {
-			sort.Slice(vs, func(i, j int) bool { return vs[i].Version > vs[j].Version })
 			for _, tv := range vs {
 				schema, name, _ := strings.Cut(tv.Stored, ".")
 				candidates = append(candidates, q(schema)+"."+q(name))

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/tandem-data/tandem"
@@ -67,7 +66,6 @@ func (s *Service) Train(ctx context.Context, name, actor string) (*Version, erro
 	}
 	if s.Meta != nil && spec.Node != "" {
 		if vs, err := s.Meta.TableVersions(ctx, spec.Node); err == nil && len(vs) > 0 {
-			sort.Slice(vs, func(i, j int) bool { return vs[i].Version > vs[j].Version })
 			v.Data.TableVersion = vs[0].Version
 		}
 	}

@@ -229,17 +229,9 @@ func (s *Spec) check(p *project.Project) error {
 		return fail(d.Line, "data: name the user and item columns (user: customer_id, item: stock_code)")
 	}
 	if d.Ref != "" {
-		var node *tandem.Node
-		if src, table, ok := strings.Cut(d.Ref, "."); ok {
-			if node, ok = p.Source(src, table); !ok {
-				return fail(d.Line, "data.ref %q is not a source of the project", d.Ref)
-			}
-		} else if node, ok = p.ByName(d.Ref); !ok {
-			hint := ""
-			if near := p.NearestName(d.Ref); near != "" {
-				hint = fmt.Sprintf("; did you mean %q?", near)
-			}
-			return fail(d.Line, "data.ref %q is not a model or seed of the project%s", d.Ref, hint)
+		node, err := p.Resolve(d.Ref)
+		if err != nil {
+			return fail(d.Line, "data.ref %v", err)
 		}
 		s.Relation, s.Node = p.Relation(node).String(), node.ID
 	}

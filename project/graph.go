@@ -311,6 +311,26 @@ func (p *Project) ByName(name string) (*tandem.Node, bool) {
 // NearestName suggests a model or seed name close to name.
 func (p *Project) NearestName(name string) string { return nearest(name, keys(p.byName)) }
 
+// Resolve finds what a reference outside the SQL names (a feature view's
+// source, a model's training data): a model or seed by name, or a source
+// table as source_name.table. The error says which and suggests a name.
+func (p *Project) Resolve(ref string) (*tandem.Node, error) {
+	if src, table, ok := strings.Cut(ref, "."); ok {
+		if n, ok := p.Source(src, table); ok {
+			return n, nil
+		}
+		return nil, fmt.Errorf("%q is not a source of the project (sources.yml)", ref)
+	}
+	if n, ok := p.ByName(ref); ok {
+		return n, nil
+	}
+	hint := ""
+	if near := p.NearestName(ref); near != "" {
+		hint = fmt.Sprintf("; did you mean %q?", near)
+	}
+	return nil, fmt.Errorf("%q is not a model or seed of the project%s", ref, hint)
+}
+
 // Source returns the source table source.table.
 func (p *Project) Source(source, table string) (*tandem.Node, bool) {
 	id, ok := p.sources[source+"."+table]

@@ -156,7 +156,7 @@ func (a *app) mlCommand() *cobra.Command {
 				Owner      string `json:"owner,omitempty"`
 			}
 			var rows []row
-			for _, n := range sortedKeys(s.Specs) {
+			for _, n := range keys(s.Specs) {
 				sp := s.Specs[n]
 				vs, _ := s.Registry.Versions(n)
 				al, _ := s.Registry.Aliases(n)
@@ -342,7 +342,7 @@ func (a *app) printVersion(v *ml.Version) {
 		v.Model, v.Version, v.Algorithm, e.Split, e.TrainRows, e.TrainSeconds, e.Users, e.UnknownUsers)
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "metric\t%s\tmost popular\tratio\t\n", v.Algorithm)
-	for _, m := range sortedKeys(e.Metrics) {
+	for _, m := range keys(e.Metrics) {
 		if m == "users" {
 			continue
 		}
