@@ -136,6 +136,7 @@ func routes() []Route {
 		{"GET", "/api/v1/models", tandem.RoleViewer, "Models with their production versions", (*Server).listModels},
 		{"GET", "/api/v1/models/{name}/recommend", tandem.RoleViewer, "Top k items for a user (?user=&k=&exclude_seen=), with the model version; unknown users get the fallback", (*Server).recommend},
 		{"GET", "/api/v1/models/{name}/similar", tandem.RoleViewer, "Items similar to an item (?item=&k=)", (*Server).similar},
+		{"POST", "/api/v1/models/{name}/predict", tandem.RoleViewer, "Scores entities with a predictor, its features read from the online store; missing features or a timeout get the fallback, and each prediction says so", (*Server).predict},
 		{"GET", "/api/v1/tokens", tandem.RoleAdmin, "API tokens (never their secrets)", (*Server).listTokens},
 		{"POST", "/api/v1/tokens", tandem.RoleAdmin, "Create a token; its secret is shown once", (*Server).createToken},
 		{"DELETE", "/api/v1/tokens/{id}", tandem.RoleAdmin, "Revoke a token", (*Server).deleteToken},

@@ -79,7 +79,8 @@ func newTestServer(t *testing.T) (*Server, map[string]string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { meta.Close() })
-	s := NewServer(&testPlatform{p: p, meta: meta, fs: newFeatureStore(t), ms: newModelServer(t)}, meta, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	fs := newFeatureStore(t)
+	s := NewServer(&testPlatform{p: p, meta: meta, fs: fs, ms: newModelServer(t, fs)}, meta, NewMetrics(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	secrets := map[string]string{}
 	for _, role := range []string{tandem.RoleViewer, tandem.RoleEditor, tandem.RoleAdmin} {
 		tok, secret, err := NewToken(role+"-user", role, time.Now())
@@ -130,6 +131,8 @@ func example(t *testing.T, s *Server, secrets map[string]string, rt Route) (path
 		body = `{"entities_sql": "select 1001 as driver_id, now()::TIMESTAMP as event_timestamp", "feature_service": "driver_activity"}`
 	case "GET /api/v1/models/{name}/recommend":
 		path = "/api/v1/models/recs/recommend?user=u1&k=2"
+	case "POST /api/v1/models/{name}/predict":
+		path, body = "/api/v1/models/conv/predict", `{"entities": {"driver_id": [1001]}}`
 	case "GET /api/v1/models/{name}/similar":
 		path = "/api/v1/models/recs/similar?item=A"
 	case "POST /api/v1/features/materialize":

@@ -1,6 +1,8 @@
 package http
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"sort"
 	"strconv"
@@ -96,6 +98,48 @@ func (s *Server) similar(w http.ResponseWriter, r *http.Request, _ *tandem.Token
 		return err
 	}
 	ans, err := m.Similar(r.PathValue("name"), item, k, nil)
+	if err != nil {
+		return err
+	}
+	serverTiming(w, began)
+	return writeJSON(w, http.StatusOK, ans)
+}
+
+// predict is POST /api/v1/models/{name}/predict with
+// {"entities": {"customer_id": [12347, 12348]}} (or one value per key).
+func (s *Server) predict(w http.ResponseWriter, r *http.Request, _ *tandem.Token) error {
+	began := time.Now()
+	m, err := s.models()
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Entities map[string]json.RawMessage `json:"entities"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(&req); err != nil {
+		return tandem.Errorf(tandem.EINVALID, `request body: %v; send {"entities": {"customer_id": [12347, 12348]}}`, err)
+	}
+	entities := make(map[string][]any, len(req.Entities))
+	for k, raw := range req.Entities {
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.UseNumber()
+		var v any
+		if err := d.Decode(&v); err != nil {
+			return tandem.Errorf(tandem.EINVALID, "entities.%s: %v", k, err)
+		}
+		switch x := v.(type) {
+		case []any:
+			entities[k] = x
+		case map[string]any:
+			return tandem.Errorf(tandem.EINVALID, "entities.%s is an object; give a value or a list of values", k)
+		default:
+			entities[k] = []any{x}
+		}
+	}
+	ans, err := m.Predict(r.Context(), r.PathValue("name"), entities)
 	if err != nil {
 		return err
 	}

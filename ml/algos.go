@@ -30,6 +30,8 @@ type Artifact struct {
 	// ALS: user and item factors, Factors per row.
 	Factors int
 	UF, IF  []float32
+	// Predictor, for predictors (the fields above are empty).
+	Predictor *Predictor
 
 	once         sync.Once
 	users, items map[string]int32

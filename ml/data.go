@@ -45,7 +45,8 @@ func (d *Interactions) add(user, item string, w float32, t int64) {
 // Len is the number of interactions.
 func (d *Interactions) Len() int { return len(d.U) }
 
-// dataSQL is the query that reads a spec's interactions.
+// dataSQL is the query that reads a spec's data: a recommender's
+// interactions, or a predictor's rows (join keys, timestamp, label).
 func (s *Spec) dataSQL() string {
 	d := s.Data
 	from := s.Relation
@@ -56,6 +57,9 @@ func (s *Spec) dataSQL() string {
 		from = "read_csv(" + project.QuoteString(d.CSV) + ", header = true)"
 	}
 	q := project.QuoteIdent
+	if s.Kind == "predictor" {
+		return fmt.Sprintf("select * from %s t where %s is not null", from, q(d.Label))
+	}
 	ts, w := "NULL", "1::DOUBLE"
 	if d.Timestamp != "" {
 		ts = q(d.Timestamp)

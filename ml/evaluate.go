@@ -10,14 +10,17 @@ import (
 // most-popular baseline on the same split.
 type EvalResult struct {
 	Split        string  `json:"split"`
-	K            int     `json:"k"`
+	K            int     `json:"k,omitempty"`
 	TrainRows    int     `json:"train_rows"`
 	TestRows     int     `json:"test_rows"`
-	Users        int     `json:"users"`         // test users the model knows
-	UnknownUsers int     `json:"unknown_users"` // test users without training rows (served by the fallback)
+	Users        int     `json:"users,omitempty"`         // test users the model knows
+	UnknownUsers int     `json:"unknown_users,omitempty"` // test users without training rows (served by the fallback)
 	Metrics      Metrics `json:"metrics"`
-	Baseline     Metrics `json:"baseline"` // most popular, same split
+	Baseline     Metrics `json:"baseline"` // most popular (recommenders) or the prior rate (predictors), same split
 	TrainSeconds float64 `json:"train_seconds"`
+	// Predictors: the test rows' rate of positives and a reliability diagram.
+	PositiveRate float64          `json:"positive_rate,omitempty"`
+	Calibration  []CalibrationBin `json:"calibration,omitempty"`
 }
 
 // Evaluate trains the spec's algorithm on the split's training rows and

@@ -53,6 +53,12 @@ type Lineage struct {
 	Users        int    `json:"users"`
 	Items        int    `json:"items"`
 	Fingerprint  string `json:"fingerprint"` // row count and content hash of the rows read
+	// Predictors: the recorded training set (tandem features rebuild ID),
+	// the features, and a brought model's file and its hash.
+	TrainingSet     string   `json:"training_set,omitempty"`
+	Features        []string `json:"features,omitempty"`
+	ModelFile       string   `json:"model_file,omitempty"`
+	ModelFileSHA256 string   `json:"model_file_sha256,omitempty"`
 }
 
 // Aliases name versions: production and candidate; History is the
@@ -308,11 +314,15 @@ func Judge(cand, prod *Version, prodMetric *float64) *Verdict {
 	if prodMetric != nil {
 		v.Production, v.Reevaluated = *prodMetric, true
 	}
+	better, worse := v.Candidate, v.Production
+	if lowerIsBetter[metricBase(g.Metric)] {
+		better, worse = v.Production, v.Candidate // the ratio is production's loss over the candidate's
+	}
 	switch {
-	case v.Production == 0 && v.Candidate >= 0:
-		v.Ratio = math1(v.Candidate)
+	case worse == 0 && better >= 0:
+		v.Ratio = math1(better)
 	default:
-		v.Ratio = v.Candidate / v.Production
+		v.Ratio = better / worse
 	}
 	v.Pass = v.Ratio >= g.MinRatio
 	cmp := "below"

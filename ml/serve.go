@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/feature"
 )
 
 // loaded is one model version in memory.
@@ -22,6 +24,11 @@ type loaded struct {
 type Server struct {
 	Registry *Registry
 	Specs    map[string]*Spec
+	// Features gives the feature store whose online values predictors
+	// read (nil: predictors answer with their fallback).
+	Features func() *feature.Store
+	// Served, when set, hears every answer, for the served-events log.
+	Served func(*Served)
 
 	models atomic.Pointer[map[string]*loaded]
 	mu     sync.Mutex // one Refresh at a time
@@ -102,26 +109,73 @@ func (s *Server) fallback(name string) *loaded {
 
 // Recommend returns k items for a user from the model's production
 // version, or from its fallback (the fallback model, else the model's own
-// most popular items) when the user is unknown, saying so.
+// most popular items) when the user is unknown or scoring takes longer
+// than the spec's timeout, saying so.
 func (s *Server) Recommend(name, user string, k int, excludeSeen bool, allow func(string) bool) (*Answer, error) {
 	l, err := s.get(name)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.kind(name, "recommender"); err != nil {
+		return nil, err
+	}
 	if l == nil {
 		if fb := s.fallback(name); fb != nil {
-			return s.popular(fb, name, "no_production_version", user, k, excludeSeen, allow), nil
+			return s.served("recommend", s.popular(fb, name, "no_production_version", user, k, excludeSeen, allow), user), nil
 		}
 		return nil, tandem.Errorf(tandem.ENOTFOUND, "model %s has no production version (and no fallback has one); train and promote it: tandem ml train %s --promote", name, name)
 	}
-	if items, ok := l.art.Recommend(user, k, excludeSeen, allow); ok {
-		return &Answer{Model: name, Version: l.version, Items: items}, nil
+	type result struct {
+		items []Scored
+		ok    bool
+	}
+	done := make(chan result, 1)
+	go func() {
+		if beforeScore != nil {
+			beforeScore(name)
+		}
+		items, ok := l.art.Recommend(user, k, excludeSeen, allow)
+		done <- result{items, ok}
+	}()
+	timer := time.NewTimer(s.Specs[name].limit())
+	defer timer.Stop()
+	why := "unknown_user"
+	select {
+	case r := <-done:
+		if r.ok {
+			return s.served("recommend", &Answer{Model: name, Version: l.version, Items: r.items}, user), nil
+		}
+	case <-timer.C:
+		why = "timeout"
 	}
 	fb := s.fallback(name)
 	if fb == nil {
 		fb = l
 	}
-	return s.popular(fb, name, "unknown_user", user, k, excludeSeen, allow), nil
+	if why == "timeout" {
+		// The fallback's precomputed popular items: no second wait.
+		return s.served("recommend", &Answer{Model: fb.name, Version: fb.version, Items: fb.art.Popular(k, allow), Fallback: why, Requested: name}, user), nil
+	}
+	return s.served("recommend", s.popular(fb, name, why, user, k, excludeSeen, allow), user), nil
+}
+
+// beforeScore, when set (by tests), runs before each recommendation is
+// scored: how a test forces a timeout.
+var beforeScore func(model string)
+
+func (s *Server) kind(name, want string) error {
+	sp := s.Specs[name]
+	got := sp.Kind
+	if got == "" {
+		got = kindOf(sp.Algorithm)
+	}
+	if got != want {
+		if got == "predictor" {
+			return tandem.Errorf(tandem.EINVALID, "model %s is a predictor: POST /api/v1/models/%s/predict", name, name)
+		}
+		return tandem.Errorf(tandem.EINVALID, "model %s is a recommender: GET /api/v1/models/%s/recommend?user=", name, name)
+	}
+	return nil
 }
 
 // popular answers with a fallback model: its recommendation when it
@@ -140,13 +194,16 @@ func (s *Server) Similar(name, item string, k int, allow func(string) bool) (*An
 	if err != nil {
 		return nil, err
 	}
+	if err := s.kind(name, "recommender"); err != nil {
+		return nil, err
+	}
 	if l == nil {
 		return nil, tandem.Errorf(tandem.ENOTFOUND, "model %s has no production version; train and promote it: tandem ml train %s --promote", name, name)
 	}
 	if items, ok := l.art.Similar(item, k, allow); ok {
-		return &Answer{Model: name, Version: l.version, Items: items}, nil
+		return s.served("similar", &Answer{Model: name, Version: l.version, Items: items}, item), nil
 	}
-	return &Answer{Model: name, Version: l.version, Items: l.art.Popular(k, func(it string) bool { return it != item && (allow == nil || allow(it)) }), Fallback: "unknown_item"}, nil
+	return s.served("similar", &Answer{Model: name, Version: l.version, Items: l.art.Popular(k, func(it string) bool { return it != item && (allow == nil || allow(it)) }), Fallback: "unknown_item"}, item), nil
 }
 
 // Versions returns the loaded production version of each model.
@@ -158,4 +215,38 @@ func (s *Server) Versions() map[string]int {
 		}
 	}
 	return out
+}
+
+// Served is one answer as the served-events log keeps it: which model and
+// version answered (and which was asked, when a fallback did), for whom,
+// and what it showed, so later pipelines can join clicks and purchases.
+type Served struct {
+	Endpoint  string    `json:"endpoint"` // recommend, similar, predict
+	Model     string    `json:"model"`
+	Version   int       `json:"version"`
+	Requested string    `json:"requested,omitempty"`
+	Fallback  string    `json:"fallback,omitempty"`
+	User      string    `json:"user,omitempty"` // the user, or the entity's key for a prediction
+	Item      string    `json:"item,omitempty"` // similar: the item asked about
+	Items     []string  `json:"items,omitempty"`
+	Score     float64   `json:"score,omitempty"` // predict
+	At        time.Time `json:"at"`
+}
+
+func (s *Server) served(endpoint string, a *Answer, who string) *Answer {
+	if s.Served == nil {
+		return a
+	}
+	ev := &Served{Endpoint: endpoint, Model: a.Model, Version: a.Version, Requested: a.Requested, Fallback: a.Fallback, At: time.Now().UTC()}
+	if endpoint == "similar" {
+		ev.Item = who
+	} else {
+		ev.User = who
+	}
+	ev.Items = make([]string, len(a.Items))
+	for i, it := range a.Items {
+		ev.Items[i] = it.Item
+	}
+	s.Served(ev)
+	return a
 }

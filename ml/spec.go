@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/feature"
 	"github.com/tandem-data/tandem/project"
 )
 
@@ -24,20 +25,34 @@ type Spec struct {
 	Name        string         `yaml:"name" json:"name"`
 	Owner       string         `yaml:"owner" json:"owner,omitempty"`
 	Description string         `yaml:"description" json:"description,omitempty"`
-	Kind        string         `yaml:"kind" json:"kind"`           // recommender (predictors follow)
-	Algorithm   string         `yaml:"algorithm" json:"algorithm"` // most_popular, sar, ease, als
+	Kind        string         `yaml:"kind" json:"kind"`           // recommender or predictor
+	Algorithm   string         `yaml:"algorithm" json:"algorithm"` // most_popular, sar, ease, als; logistic_regression, xgboost
 	Params      map[string]any `yaml:"params" json:"params,omitempty"`
 	Data        Data           `yaml:"data" json:"data"`
 	Evaluation  Evaluation     `yaml:"evaluation" json:"evaluation"`
 	Gate        Gate           `yaml:"gate" json:"gate"`
 	Fallback    string         `yaml:"fallback" json:"fallback,omitempty"` // a model name; most-popular of the same data by default
 	Schedule    string         `yaml:"schedule" json:"schedule,omitempty"` // retrain (and promote through the gate) on this cron
+	// Predictors: the features they read, as view:feature (or view), or a
+	// feature service; at training from the offline store as of each
+	// row's timestamp, at serving from the online store.
+	Features       []string `yaml:"features" json:"features,omitempty"`
+	FeatureService string   `yaml:"feature_service" json:"feature_service,omitempty"`
+	// Timeout bounds one served answer (100ms by default); past it the
+	// fallback answers, and the response says so.
+	Timeout string `yaml:"timeout" json:"timeout,omitempty"`
 	File        string         `yaml:"-" json:"file"`
 	Line        int            `yaml:"-" json:"line"`
 
 	// Resolved at load.
 	Relation string `yaml:"-" json:"relation,omitempty"` // what Data reads, when it names a model or source
 	Node     string `yaml:"-" json:"node,omitempty"`
+	// Predictors: each feature as view:feature, and how it is encoded
+	// (number, bool, category), from the feature definitions.
+	Refs  []string `yaml:"-" json:"refs,omitempty"`
+	Kinds []string `yaml:"-" json:"kinds,omitempty"`
+
+	timeout time.Duration
 }
 
 func (s *Spec) UnmarshalYAML(n *yaml.Node) error {
@@ -46,7 +61,9 @@ func (s *Spec) UnmarshalYAML(n *yaml.Node) error {
 	return n.Decode((*plain)(s))
 }
 
-// Data is what a recommender learns from: one row per interaction.
+// Data is what a model learns from: for a recommender one row per
+// interaction; for a predictor one row per example, with the features'
+// join keys, a timestamp and the label.
 type Data struct {
 	Ref       string `yaml:"ref" json:"ref,omitempty"` // a model, seed or source_name.table
 	SQL       string `yaml:"sql" json:"sql,omitempty"` // or a query
@@ -55,6 +72,7 @@ type Data struct {
 	Item      string `yaml:"item" json:"item"`
 	Timestamp string `yaml:"timestamp" json:"timestamp,omitempty"`
 	Weight    string `yaml:"weight" json:"weight,omitempty"` // a rating or quantity; 1 per row without
+	Label     string `yaml:"label" json:"label,omitempty"`   // predictors: the 0/1 (or true/false) column to predict
 	Line      int    `yaml:"-" json:"-"`
 }
 
@@ -109,6 +127,18 @@ var Algorithms = map[string]map[string]any{
 	"sar":          {"similarity": "jaccard", "time_decay_days": 30.0, "min_cooccurrence": 1.0},
 	"ease":         {"lambda": 250.0},
 	"als":          {"factors": 64.0, "iterations": 15.0, "regularization": 0.05, "alpha": 10.0, "cg_steps": 3.0},
+	// Predictors.
+	"logistic_regression": {"l2": 1.0, "max_categories": 20.0},
+	"xgboost":             {"model_file": ""}, // trained elsewhere: a JSON model file, relative to the project
+}
+
+// kindOf is the kind of model each algorithm makes.
+func kindOf(algorithm string) string {
+	switch algorithm {
+	case "logistic_regression", "xgboost":
+		return "predictor"
+	}
+	return "recommender"
 }
 
 // Load reads ml/*.yml of a project. Each error names the file and line.
@@ -139,11 +169,28 @@ func Load(p *project.Project) (map[string]*Spec, error) {
 			out[s.Name] = s
 		}
 	}
+	var reg *feature.Registry
 	for _, s := range out {
 		if s.Fallback != "" {
-			if _, ok := out[s.Fallback]; !ok {
+			fb, ok := out[s.Fallback]
+			if !ok {
 				return nil, tandem.FileErrorf(tandem.EINVALID, s.File, s.Line, "model %q: fallback %q is not a model of ml/*.yml%s", s.Name, s.Fallback, suggest(s.Fallback, names(out)))
 			}
+			if fb.Kind != s.Kind {
+				return nil, tandem.FileErrorf(tandem.EINVALID, s.File, s.Line, "model %q is a %s; its fallback %q is a %s", s.Name, s.Kind, s.Fallback, fb.Kind)
+			}
+		}
+		if s.Kind != "predictor" {
+			continue
+		}
+		if reg == nil {
+			var err error
+			if reg, err = feature.Load(p); err != nil {
+				return nil, err
+			}
+		}
+		if err := s.resolveFeatures(reg); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
@@ -165,6 +212,8 @@ func suggest(name string, known []string) string {
 	return ""
 }
 
+type failFunc func(line int, format string, args ...any) error
+
 func (s *Spec) check(p *project.Project) error {
 	fail := func(line int, format string, args ...any) error {
 		if line == 0 {
@@ -175,15 +224,25 @@ func (s *Spec) check(p *project.Project) error {
 	if s.Name == "" {
 		return tandem.FileErrorf(tandem.EINVALID, s.File, s.Line, "a model needs a name")
 	}
-	if s.Kind == "" {
-		s.Kind = "recommender"
-	}
-	if s.Kind != "recommender" {
-		return fail(0, "kind %q: this version trains recommenders (kind: recommender)", s.Kind)
-	}
 	defaults, ok := Algorithms[s.Algorithm]
 	if !ok {
 		return fail(0, "algorithm %q is not one of %s%s", s.Algorithm, strings.Join(names(Algorithms), ", "), suggest(s.Algorithm, names(Algorithms)))
+	}
+	if s.Kind == "" {
+		s.Kind = kindOf(s.Algorithm)
+	}
+	if s.Kind != "recommender" && s.Kind != "predictor" {
+		return fail(0, "kind %q: recommender or predictor", s.Kind)
+	}
+	if s.Kind != kindOf(s.Algorithm) {
+		return fail(0, "algorithm %s makes a %s, not a %s", s.Algorithm, kindOf(s.Algorithm), s.Kind)
+	}
+	if s.Timeout != "" {
+		d, err := time.ParseDuration(s.Timeout)
+		if err != nil || d <= 0 {
+			return fail(0, "timeout %q: a duration such as 50ms", s.Timeout)
+		}
+		s.timeout = d
 	}
 	for k, v := range s.Params {
 		d, ok := defaults[k]
@@ -207,6 +266,73 @@ func (s *Spec) check(p *project.Project) error {
 			return fail(0, "params.similarity %q: jaccard, lift or cooccurrence", sim)
 		}
 	}
+	if err := s.checkSource(p, fail); err != nil {
+		return err
+	}
+	d := &s.Data
+	metrics := metricNames
+	if s.Kind == "predictor" {
+		metrics = predictorMetrics
+		if d.Timestamp == "" || d.Label == "" {
+			return fail(d.Line, "data: a predictor needs the rows' timestamp (features are joined as of it) and label columns (timestamp: event_timestamp, label: bought_again_30d)")
+		}
+		if len(s.Features) == 0 && s.FeatureService == "" {
+			return fail(0, "name the features it reads: features: [customer_rfm:frequency, ...] or feature_service: NAME")
+		}
+		if len(s.Features) > 0 && s.FeatureService != "" {
+			return fail(0, "give features or feature_service, not both")
+		}
+		if s.Algorithm == "xgboost" {
+			mf, _ := s.param("model_file").(string)
+			if mf == "" {
+				return fail(0, "params.model_file: the XGBoost model to serve, saved with booster.save_model(\"model.json\"), relative to the project")
+			}
+			if !filepath.IsAbs(mf) {
+				s.Params["model_file"] = filepath.Join(p.Dir, mf)
+			}
+		}
+	} else {
+		if len(s.Features) > 0 || s.FeatureService != "" {
+			return fail(0, "features and feature_service are for predictors; a recommender learns from data")
+		}
+		if d.CSV != "" {
+			if d.User == "" {
+				d.User = "user"
+			}
+			if d.Item == "" {
+				d.Item = "item"
+			}
+		}
+		if d.User == "" || d.Item == "" {
+			return fail(d.Line, "data: name the user and item columns (user: customer_id, item: stock_code)")
+		}
+	}
+	if err := s.checkEvaluation(fail); err != nil {
+		return err
+	}
+	e := &s.Evaluation
+	for _, m := range e.Metrics {
+		if _, ok := metrics[metricBase(m)]; !ok {
+			return fail(e.Line, "evaluation.metrics: unknown %q for a %s (%s)%s", m, s.Kind, strings.Join(names(metrics), ", "), suggest(metricBase(m), names(metrics)))
+		}
+	}
+	if s.Gate.Metric == "" {
+		s.Gate.Metric = fmt.Sprintf("ndcg@%d", e.K)
+		if s.Kind == "predictor" {
+			s.Gate.Metric = "auc"
+		}
+	}
+	if _, ok := metrics[metricBase(s.Gate.Metric)]; !ok {
+		return fail(s.Gate.Line, "gate.metric %q is not a metric of a %s (%s)", s.Gate.Metric, s.Kind, strings.Join(names(metrics), ", "))
+	}
+	if s.Gate.MinRatio == 0 {
+		s.Gate.MinRatio = 1
+	}
+	return nil
+}
+
+// checkSource checks where the data comes from: a model, a query or a file.
+func (s *Spec) checkSource(p *project.Project, fail failFunc) error {
 	d := &s.Data
 	n := 0
 	for _, set := range []bool{d.Ref != "", d.SQL != "", d.CSV != ""} {
@@ -216,17 +342,6 @@ func (s *Spec) check(p *project.Project) error {
 	}
 	if n != 1 {
 		return fail(d.Line, "data: give one of ref (a model), sql or csv")
-	}
-	if d.CSV != "" {
-		if d.User == "" {
-			d.User = "user"
-		}
-		if d.Item == "" {
-			d.Item = "item"
-		}
-	}
-	if d.User == "" || d.Item == "" {
-		return fail(d.Line, "data: name the user and item columns (user: customer_id, item: stock_code)")
 	}
 	if d.Ref != "" {
 		node, err := p.Resolve(d.Ref)
@@ -238,13 +353,17 @@ func (s *Spec) check(p *project.Project) error {
 	if d.CSV != "" && !filepath.IsAbs(d.CSV) {
 		d.CSV = filepath.Join(p.Dir, d.CSV)
 	}
+	return nil
+}
+
+func (s *Spec) checkEvaluation(fail failFunc) error {
 	e := &s.Evaluation
-	if e.K == 0 {
+	if e.K == 0 && s.Kind == "recommender" {
 		e.K = 10
 	}
 	switch e.Split {
 	case "temporal":
-		if d.Timestamp == "" {
+		if s.Data.Timestamp == "" {
 			return fail(e.Line, "evaluation: a temporal split needs data.timestamp")
 		}
 		t, err := parseDate(e.Cutoff)
@@ -257,35 +376,60 @@ func (s *Spec) check(p *project.Project) error {
 				return fail(e.Line, "evaluation.end %q: %v", e.End, err)
 			}
 		}
-	case "random_by_user":
+	case "random_by_user", "random":
+		if e.Split == "random" && s.Kind == "recommender" {
+			return fail(e.Line, "evaluation.split random: a recommender splits each user's items (random_by_user)")
+		}
 		if e.Fraction == 0 {
 			e.Fraction = 0.75
 		}
 		if e.Fraction <= 0 || e.Fraction >= 1 {
-			return fail(e.Line, "evaluation.fraction %v: the share of each user's items kept for training, between 0 and 1", e.Fraction)
+			return fail(e.Line, "evaluation.fraction %v: the share kept for training, between 0 and 1", e.Fraction)
 		}
 	default:
-		return fail(e.Line, "evaluation.split %q: temporal (with cutoff) or random_by_user (with fraction and seed)", e.Split)
+		return fail(e.Line, "evaluation.split %q: temporal (with cutoff), random_by_user (recommenders) or random (predictors), with fraction and seed", e.Split)
 	}
-	for _, m := range e.Metrics {
-		if _, ok := metricNames[metricBase(m)]; !ok {
-			return fail(e.Line, "evaluation.metrics: unknown %q (%s)%s", m, strings.Join(names(metricNames), ", "), suggest(metricBase(m), names(metricNames)))
+	return nil
+}
+
+// resolveFeatures turns a predictor's features or feature service into
+// view:feature references in order, each with its encoding.
+func (s *Spec) resolveFeatures(reg *feature.Registry) error {
+	var refs []feature.Ref
+	var err error
+	if s.FeatureService != "" {
+		svc, ok := reg.Services[s.FeatureService]
+		if !ok {
+			return tandem.FileErrorf(tandem.EINVALID, s.File, s.Line, "model %q: no feature service %q in features/*.yml%s", s.Name, s.FeatureService, suggest(s.FeatureService, names(reg.Services)))
 		}
+		refs = svc.Refs
+	} else if refs, err = reg.ParseRefs(s.Features); err != nil {
+		return tandem.FileErrorf(tandem.EINVALID, s.File, s.Line, "model %q: features: %v", s.Name, tandem.ErrorMessage(err))
 	}
-	if s.Gate.Metric == "" {
-		s.Gate.Metric = fmt.Sprintf("ndcg@%d", e.K)
-	}
-	if _, ok := metricNames[metricBase(s.Gate.Metric)]; !ok {
-		return fail(s.Gate.Line, "gate.metric %q is not a metric (%s)", s.Gate.Metric, strings.Join(names(metricNames), ", "))
-	}
-	if s.Gate.MinRatio == 0 {
-		s.Gate.MinRatio = 1
+	s.Refs, s.Kinds = nil, nil
+	for _, r := range refs {
+		f, _ := reg.Views[r.View].Feature(r.Feature)
+		kind := "number"
+		switch f.Type {
+		case "string":
+			kind = "category"
+		case "bool":
+			kind = "bool"
+		case "int64", "int32", "float64", "float32", "double", "":
+		default:
+			return tandem.FileErrorf(tandem.EINVALID, s.File, s.Line, "model %q: feature %s is a %s; a predictor reads numbers, booleans and strings (categories)", s.Name, r, f.Type)
+		}
+		if kind == "category" && s.Algorithm == "xgboost" {
+			return tandem.FileErrorf(tandem.EINVALID, s.File, s.Line, "model %q: feature %s is a string; XGBoost models are served with numeric features (encode it as a number in the feature view)", s.Name, r)
+		}
+		s.Refs = append(s.Refs, r.String())
+		s.Kinds = append(s.Kinds, kind)
 	}
 	return nil
 }
 
 func parseDate(s string) (time.Time, error) {
-	for _, layout := range []string{"2006-01-02", "2006-01-02 15:04:05", time.RFC3339} {
+	for _, layout := range []string{"2006-01-02", "2006-01-02 15:04:05.999999", time.RFC3339Nano} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t, nil
 		}
@@ -299,6 +443,18 @@ func (s *Spec) param(name string) any {
 		return v
 	}
 	return Algorithms[s.Algorithm][name]
+}
+
+// limit is how long one served answer may take before the fallback
+// answers: the spec's timeout, 100ms by default.
+func (s *Spec) limit() time.Duration {
+	if s.timeout > 0 {
+		return s.timeout
+	}
+	if d, err := time.ParseDuration(s.Timeout); err == nil && d > 0 {
+		return d
+	}
+	return 100 * time.Millisecond
 }
 
 func (s *Spec) num(name string) float64 { f, _ := s.param(name).(float64); return f }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/feature"
 	"github.com/tandem-data/tandem/ml"
 )
 
@@ -39,6 +39,15 @@ func (a *app) mlService(warehouse bool) (*ml.Service, func(), error) {
 		}
 		s.Warehouse, s.Meta = wh, ms
 		closeAll = func() { wh.Close(); ms.Close() }
+		// Predictors' training sets come from the feature store.
+		reg, err := feature.Load(p)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		if len(reg.Views) > 0 {
+			s.Features = &feature.Store{Project: p, Registry: reg, Warehouse: wh, Meta: ms, Dir: abs(p, p.Settings.Features.TrainingSets)}
+		}
 	}
 	if a.output != "json" {
 		s.Progress = func(format string, args ...any) { fmt.Fprintf(a.stderr, format+"\n", args...) }
@@ -325,23 +334,21 @@ func (a *app) mlCommand() *cobra.Command {
 	return c
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // printVersion prints a version's evaluation as a table of metrics next
 // to the baseline.
 func (a *app) printVersion(v *ml.Version) {
 	e := v.Eval
-	fmt.Fprintf(a.stdout, "%s v%d (%s), %s split: trained on %d rows in %.2fs; %d test users (%d more without training rows, served by the fallback)\n",
-		v.Model, v.Version, v.Algorithm, e.Split, e.TrainRows, e.TrainSeconds, e.Users, e.UnknownUsers)
+	baseline := "most popular"
+	if v.Spec.Kind == "predictor" {
+		baseline = "prior rate"
+		fmt.Fprintf(a.stdout, "%s v%d (%s), %s split: trained on %d rows in %.2fs, tested on %d rows (%.1f%% positive)\n",
+			v.Model, v.Version, v.Algorithm, e.Split, e.TrainRows, e.TrainSeconds, e.TestRows, 100*e.PositiveRate)
+	} else {
+		fmt.Fprintf(a.stdout, "%s v%d (%s), %s split: trained on %d rows in %.2fs; %d test users (%d more without training rows, served by the fallback)\n",
+			v.Model, v.Version, v.Algorithm, e.Split, e.TrainRows, e.TrainSeconds, e.Users, e.UnknownUsers)
+	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "metric\t%s\tmost popular\tratio\t\n", v.Algorithm)
+	fmt.Fprintf(tw, "metric\t%s\t%s\tratio\t\n", v.Algorithm, baseline)
 	for _, m := range keys(e.Metrics) {
 		if m == "users" {
 			continue
@@ -353,6 +360,13 @@ func (a *app) printVersion(v *ml.Version) {
 		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%s\t\n", m, e.Metrics[m], e.Baseline[m], ratio)
 	}
 	tw.Flush()
+	if len(e.Calibration) > 0 {
+		fmt.Fprintf(a.stdout, "calibration (predicted -> observed, rows):")
+		for _, b := range e.Calibration {
+			fmt.Fprintf(a.stdout, " %.2f->%.2f (%d)", b.Predicted, b.Observed, b.Rows)
+		}
+		fmt.Fprintln(a.stdout)
+	}
 }
 
 func (a *app) mlRecommendCommand() *cobra.Command {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	nethttp "net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -151,5 +154,79 @@ func TestServeSwapsPromotedModelWithoutDroppingRequests(t *testing.T) {
 	wg.Wait()
 	if failed.Load() != 0 || sawV2.Load() == 0 {
 		t.Fatalf("%d served, %d failed, %d from v2\n%s", served.Load(), failed.Load(), sawV2.Load(), s.log)
+	}
+}
+
+// TestShopPredictorsServedWithOnlineFeatures: the shop's XGBoost model
+// (trained in Python by examples/shop/ml/buy_again_xgb/train.py) and its
+// logistic regression (trained by Tandem) are trained, promoted and served
+// by tandem serve; /predict reads each customer's features from the
+// online store, and XGBoost's scores match the reference predictions
+// XGBoost itself made to 1e-6. An unknown customer gets the prior rate.
+func TestShopPredictorsServedWithOnlineFeatures(t *testing.T) {
+	dir, token := shopProject(t)
+	pd := []string{"--project-dir", dir}
+	out := mustRun(t, append([]string{"ml", "train", "buy_again", "--promote"}, pd...)...)
+	if !strings.Contains(out, "prior rate") {
+		t.Errorf("ml train buy_again:\n%s", out)
+	}
+	out = mustRun(t, append([]string{"ml", "train", "buy_again_xgb", "--promote"}, pd...)...)
+	var eval struct{ Metrics, Baseline map[string]float64 }
+	if err := json.Unmarshal([]byte(mustRun(t, append([]string{"ml", "eval", "buy_again_xgb@1", "-o", "json"}, pd...)...)), &eval); err != nil {
+		t.Fatal(err)
+	}
+	if eval.Metrics["auc"] < 0.7 || eval.Baseline["auc"] != 0.5 || eval.Metrics["logloss"] >= eval.Baseline["logloss"] {
+		t.Errorf("buy_again_xgb on the temporal split: %v vs prior rate %v\n%s", eval.Metrics, eval.Baseline, out)
+	}
+	mustRun(t, append([]string{"features", "materialize", "--incremental"}, pd...)...)
+	s := startServe(t, dir, token, "2011-09-01T00:00:00Z")
+
+	ref, err := os.ReadFile(filepath.Join(dir, "ml", "buy_again_xgb", "reference_predictions.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{}
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(string(ref)), "\n")[1:] {
+		f := strings.Split(line, ",")
+		p, _ := strconv.ParseFloat(f[5], 64)
+		want[f[0]] = p
+		ids = append(ids, f[0])
+	}
+	var ans struct {
+		Model       string
+		Version     int
+		Predictions []struct {
+			Entity     map[string]any
+			Score      float64
+			Fallback   string
+			AnsweredBy string `json:"answered_by"`
+		}
+	}
+	body := `{"entities": {"customer_id": [` + strings.Join(ids, ",") + `, 99999999]}}`
+	if code := s.call("POST", "/api/v1/models/buy_again_xgb/predict", body, &ans); code != 200 || ans.Model != "buy_again_xgb" || ans.Version != 1 || len(ans.Predictions) != len(ids)+1 {
+		t.Fatalf("predict: %d %+v", code, ans)
+	}
+	worst := 0.0
+	for i, p := range ans.Predictions[:len(ids)] {
+		id := fmt.Sprint(p.Entity["customer_id"])
+		if id != ids[i] || p.Fallback != "" {
+			t.Fatalf("prediction %d: %+v", i, p)
+		}
+		if d := math.Abs(p.Score - want[id]); d > 1e-6 && worst <= 1e-6 {
+			t.Logf("customer %s: served %.9g, XGBoost %.9g", id, p.Score, want[id])
+		}
+		worst = max(worst, math.Abs(p.Score-want[id]))
+	}
+	if worst > 1e-6 {
+		t.Errorf("served scores differ from XGBoost's by up to %.3g", worst)
+	}
+	t.Logf("%d customers: served scores within %.3g of XGBoost's", len(ids), worst)
+	if p := ans.Predictions[len(ids)]; p.Fallback != "missing_features" || p.AnsweredBy != "prior_rate" || p.Score <= 0.3 || p.Score >= 0.6 {
+		t.Errorf("an unknown customer: %+v", p)
+	}
+	// The logistic regression on the feature service, favourite category included.
+	if code := s.call("POST", "/api/v1/models/buy_again/predict", `{"entities": {"customer_id": [12347]}}`, &ans); code != 200 || ans.Model != "buy_again" || ans.Predictions[0].Fallback != "" || ans.Predictions[0].Score <= 0 || ans.Predictions[0].Score >= 1 {
+		t.Errorf("buy_again: %d %+v", code, ans)
 	}
 }

@@ -246,7 +246,7 @@ func (pl *platform) openModels(p *project.Project) error {
 		pl.models.Store(nil)
 		return nil
 	}
-	s := &ml.Server{Registry: &ml.Registry{Dir: abs(p, p.Settings.ML.Registry)}, Specs: specs}
+	s := &ml.Server{Registry: &ml.Registry{Dir: abs(p, p.Settings.ML.Registry)}, Specs: specs, Features: pl.Features}
 	changed, err := s.Refresh()
 	if err != nil {
 		pl.logger.Warn("a model version could not be loaded", "err", err)

@@ -4,11 +4,17 @@
 -- not known yet.
 {{ config(materialized='table', tags=['features']) }}
 
-with orders as (
+with invoices as (
     select customer_id, min(invoiced_at) as ordered_at
     from {{ ref('order_lines') }}
     where customer_id is not null
     group by customer_id, invoice_no
+),
+
+-- Two invoices in the same minute are one order: otherwise the second
+-- would label the first "bought again".
+orders as (
+    select distinct customer_id, ordered_at from invoices
 ),
 
 labelled as (
