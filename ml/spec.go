@@ -41,8 +41,8 @@ type Spec struct {
 	// Timeout bounds one served answer (100ms by default); past it the
 	// fallback answers, and the response says so.
 	Timeout string `yaml:"timeout" json:"timeout,omitempty"`
-	File        string         `yaml:"-" json:"file"`
-	Line        int            `yaml:"-" json:"line"`
+	File    string `yaml:"-" json:"file"`
+	Line    int    `yaml:"-" json:"line"`
 
 	// Resolved at load.
 	Relation string `yaml:"-" json:"relation,omitempty"` // what Data reads, when it names a model or source
