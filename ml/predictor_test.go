@@ -211,3 +211,21 @@ func TestRecommendTimeoutFallsBack(t *testing.T) {
 		t.Errorf("served events: %+v", served)
 	}
 }
+
+// BenchmarkXGBoostScore scores one customer with the shop's XGBoost
+// model (40 trees of depth 3), from served values.
+func BenchmarkXGBoostScore(b *testing.B) {
+	src, err := os.ReadFile("../examples/shop/ml/buy_again_xgb/model.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &Predictor{Features: []string{"f", "m", "a", "d"}, XGBoost: src}
+	vals := []any{json.Number("3"), json.Number("1234.5"), json.Number("411.5"), nil}
+	if _, err := p.Score(vals); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Score(vals)
+	}
+}

@@ -83,7 +83,7 @@ func (a *app) benchCommand() *cobra.Command {
 	build.Flags().StringVar(&example, "example", "", "an embedded example: "+strings.Join(examples.Names(), ", "))
 	build.Flags().StringVar(&projectDir, "dir", "", "a project folder to copy")
 	build.Flags().IntVar(&runs, "runs", 5, "repetitions")
-	bench.AddCommand(parse, chain, build, a.benchAPICommand(), a.benchTriggerCommand(), a.benchCollectCommand(), a.benchFeaturesCommand())
+	bench.AddCommand(parse, chain, build, a.benchAPICommand(), a.benchTriggerCommand(), a.benchCollectCommand(), a.benchFeaturesCommand(), a.benchModelsCommand())
 	return bench
 }
 

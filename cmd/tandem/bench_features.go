@@ -187,17 +187,38 @@ func (a *app) benchOnline(ctx context.Context, dir string, wide, rate, clients i
 		featList[i] = fmt.Sprintf("wide:f%02d", i)
 	}
 	fmt.Fprintf(a.stdout, "online: %d clients, %d requests/s, 1 entity x %d features, %s, against %s\n", clients, rate, wide, duration, url)
-	var mu sync.Mutex
-	var server, client []time.Duration
-	var failed, present atomic.Int64
-	interval := time.Duration(float64(time.Second) * float64(clients) / float64(rate))
-	end := time.Now().Add(duration)
 	// Request bodies are built before the load: the generator shares the
 	// server's 2 cores and should spend them on HTTP, not on JSON.
 	bodies := make([][]byte, 4096)
 	for i := range bodies {
 		bodies[i], _ = json.Marshal(map[string]any{"features": featList, "entities": map[string][]int{"customer_id": {(i * 104729) % 100000}}})
 	}
+	res := runLoad(url, token, rate, clients, duration,
+		func(c, i int) (string, string, []byte) {
+			return "POST", "/get-online-features", bodies[(c*7919+i)%len(bodies)]
+		},
+		func(b []byte) bool { return bytes.Count(b, []byte(`"PRESENT"`)) == wide+1 })
+	res.print(a.stdout, duration, "with every value present")
+	fmt.Fprintf(a.stdout, "  tandem serve peak RSS: %s\n", peakRSS(srv.pid))
+	return nil
+}
+
+// loadResult is what runLoad measured.
+type loadResult struct {
+	server, client []time.Duration
+	failed, good   int64
+}
+
+// runLoad sends requests at rate per second from clients connections
+// for duration, each client on a bare keep-alive connection; next gives
+// client c's i-th request, good says whether a 200's body is right. It
+// records the client's latency and the server's own (Server-Timing).
+func runLoad(url, token string, rate, clients int, duration time.Duration, next func(c, i int) (method, path string, body []byte), good func([]byte) bool) *loadResult {
+	var mu sync.Mutex
+	res := &loadResult{}
+	var failed, ok atomic.Int64
+	interval := time.Duration(float64(time.Second) * float64(clients) / float64(rate))
+	end := time.Now().Add(duration)
 	var wg sync.WaitGroup
 	for c := 0; c < clients; c++ {
 		wg.Add(1)
@@ -209,19 +230,19 @@ func (a *app) benchOnline(ctx context.Context, dir string, wide, rate, clients i
 			var conn *rawConn
 			var err error
 			var ls, lc []time.Duration
-			next := time.Now().Add(time.Duration(c) * interval / time.Duration(clients))
+			at := time.Now().Add(time.Duration(c) * interval / time.Duration(clients))
 			for i := 0; time.Now().Before(end); i++ {
-				time.Sleep(time.Until(next))
-				next = next.Add(interval)
+				time.Sleep(time.Until(at))
+				at = at.Add(interval)
 				if conn == nil {
 					if conn, err = dialRaw(url); err != nil {
 						failed.Add(1)
 						continue
 					}
 				}
-				body := bodies[(c*7919+i)%len(bodies)]
+				method, path, body := next(c, i)
 				t0 := time.Now()
-				status, timing, b, err := conn.post("/get-online-features", token, body)
+				status, timing, b, err := conn.do(method, path, token, body)
 				if err != nil {
 					failed.Add(1)
 					conn.Close()
@@ -233,8 +254,8 @@ func (a *app) benchOnline(ctx context.Context, dir string, wide, rate, clients i
 					failed.Add(1)
 					continue
 				}
-				if bytes.Count(b, []byte(`"PRESENT"`)) == wide+1 {
-					present.Add(1)
+				if good(b) {
+					ok.Add(1)
 				}
 				if ms, err := strconv.ParseFloat(strings.TrimPrefix(timing, "app;dur="), 64); err == nil {
 					ls = append(ls, time.Duration(ms*float64(time.Millisecond)))
@@ -244,23 +265,28 @@ func (a *app) benchOnline(ctx context.Context, dir string, wide, rate, clients i
 				conn.Close()
 			}
 			mu.Lock()
-			server, client = append(server, ls...), append(client, lc...)
+			res.server, res.client = append(res.server, ls...), append(res.client, lc...)
 			mu.Unlock()
 		}(c)
 	}
 	wg.Wait()
-	sort.Slice(server, func(i, j int) bool { return server[i] < server[j] })
-	fmt.Fprintf(a.stdout, "  %d requests (%.0f/s), %d with every value present, %d failed\n", len(client), float64(len(client))/duration.Seconds(), present.Load(), failed.Load())
-	fmt.Fprintf(a.stdout, "  server (Server-Timing): p50 %s, p99 %s, p99.9 %s\n", fmtMS(percentile(server, 0.5)), fmtMS(percentile(server, 0.99)), fmtMS(percentile(server, 0.999)))
-	fmt.Fprintf(a.stdout, "  client: %s\n", latencyLine(client))
-	fmt.Fprintf(a.stdout, "  tandem serve peak RSS: %s\n", peakRSS(srv.pid))
-	return nil
+	res.failed, res.good = failed.Load(), ok.Load()
+	sort.Slice(res.server, func(i, j int) bool { return res.server[i] < res.server[j] })
+	return res
+}
+
+func (r *loadResult) print(w io.Writer, duration time.Duration, goodMeans string) {
+	fmt.Fprintf(w, "  %d requests (%.0f/s), %d %s, %d failed\n", len(r.client), float64(len(r.client))/duration.Seconds(), r.good, goodMeans, r.failed)
+	fmt.Fprintf(w, "  server (Server-Timing): p50 %s, p99 %s, p99.9 %s\n", fmtMS(percentile(r.server, 0.5)), fmtMS(percentile(r.server, 0.99)), fmtMS(percentile(r.server, 0.999)))
+	if len(r.client) > 0 {
+		fmt.Fprintf(w, "  client: %s\n", latencyLine(r.client))
+	}
 }
 
 func fmtMS(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d.Microseconds())/1000) }
 
-// rawConn is one HTTP/1.1 keep-alive connection that posts prepared
-// bodies and reads the status, the Server-Timing header and the body.
+// rawConn is one HTTP/1.1 keep-alive connection that sends prepared
+// requests and reads the status, the Server-Timing header and the body.
 type rawConn struct {
 	net.Conn
 	r   *bufio.Reader
@@ -275,8 +301,8 @@ func dialRaw(url string) (*rawConn, error) {
 	return &rawConn{Conn: c, r: bufio.NewReaderSize(c, 64<<10)}, nil
 }
 
-func (c *rawConn) post(path, token string, body []byte) (status int, timing string, resp []byte, err error) {
-	c.req = fmt.Appendf(c.req[:0], "POST %s HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", path, token, len(body))
+func (c *rawConn) do(method, path, token string, body []byte) (status int, timing string, resp []byte, err error) {
+	c.req = fmt.Appendf(c.req[:0], "%s %s HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", method, path, token, len(body))
 	c.req = append(c.req, body...)
 	if _, err = c.Write(c.req); err != nil {
 		return

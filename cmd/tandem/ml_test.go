@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -228,5 +229,24 @@ func TestShopPredictorsServedWithOnlineFeatures(t *testing.T) {
 	// The logistic regression on the feature service, favourite category included.
 	if code := s.call("POST", "/api/v1/models/buy_again/predict", `{"entities": {"customer_id": [12347]}}`, &ans); code != 200 || ans.Model != "buy_again" || ans.Predictions[0].Fallback != "" || ans.Predictions[0].Score <= 0 || ans.Predictions[0].Score >= 1 {
 		t.Errorf("buy_again: %d %+v", code, ans)
+	}
+
+	// Every answer is logged as an event, passes the tracking plan and is
+	// loaded into the warehouse: one per entity.
+	served := len(ids) + 2
+	for deadline := time.Now().Add(15 * time.Second); s.metric(`tandem_collect_loaded_total`) < float64(served); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("served events: %v logged, %v loaded\n%s", s.metric(`tandem_model_served_events_total{outcome="logged"}`), s.metric("tandem_collect_loaded_total"), s.log)
+		}
+	}
+	if q := s.metric(`tandem_collect_events_total{outcome="quarantined"}`); q > 0 {
+		t.Errorf("%v served events quarantined", q)
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.cmd.Wait()
+	rows := query(t, dir, `select model, count(*), count(*) filter (where fallback = 'missing_features'), min(version), count(distinct user_id)
+		from events.prediction_served group by model order by model`)
+	if len(rows) != 2 || fmt.Sprint(rows[0]) != "[buy_again 1 0 1 1]" || fmt.Sprint(rows[1]) != fmt.Sprintf("[buy_again_xgb %d 1 1 %d]", len(ids)+1, len(ids)+1) {
+		t.Errorf("events.prediction_served: %v", rows)
 	}
 }

@@ -50,6 +50,7 @@ type platform struct {
 	events    *eventlog.Log
 	plan      atomic.Pointer[collect.Plan]
 	collector *collect.Collector
+	served    *servedLog // model answers, logged as events
 	loader    *collect.Loader
 	loaded    atomic.Int64 // next offset the loader will load
 
@@ -163,6 +164,11 @@ func (a *app) serve(ctx context.Context, addr, logFormat string, clock tandem.Cl
 	start("loader", func() { pl.loader.Run(ctx) })
 	start("materializer", func() { pl.materializeOnSchedule(ctx) })
 	start("models", func() { pl.watchModels(ctx, 2*time.Second) })
+	// Served answers are logged until the HTTP server has stopped, so the
+	// last requests' events are written too.
+	servedCtx, stopServed := context.WithCancel(context.Background())
+	defer stopServed()
+	start("served-events", func() { pl.served.run(servedCtx, 200*time.Millisecond) })
 	if pl.streams != nil && pl.streams.Len() > 0 {
 		start("streams", func() {
 			if err := pl.streams.Follow(ctx, pl.events); err != nil && ctx.Err() == nil {
@@ -179,6 +185,7 @@ func (a *app) serve(ctx context.Context, addr, logFormat string, clock tandem.Cl
 	case <-ctx.Done():
 	case err := <-httpErr:
 		cancel()
+		stopServed()
 		wg.Wait()
 		return err
 	}
@@ -186,6 +193,7 @@ func (a *app) serve(ctx context.Context, addr, logFormat string, clock tandem.Cl
 	shut, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
 	srv.Shutdown(shut)
+	stopServed()
 	wg.Wait()
 	logger.Info("stopped")
 	return nil
@@ -200,6 +208,7 @@ func (a *app) newPlatform(logger *slog.Logger, clock tandem.Clock) (*platform, e
 		logs: map[string]*runLog{}, runVars: map[string]map[string]any{}, firstNode: map[string]time.Time{}}
 	pl.proj.Store(p)
 	pl.clock = clock
+	pl.served = newServedLog(func() *collect.Collector { return pl.collector }, pl.metrics.Registry, logger)
 	pl.sched = schedule.New(ms, pl, pipeline.NewRunID)
 	pl.sched.Clock = clock
 	pl.sched.Logger = logger
@@ -246,7 +255,7 @@ func (pl *platform) openModels(p *project.Project) error {
 		pl.models.Store(nil)
 		return nil
 	}
-	s := &ml.Server{Registry: &ml.Registry{Dir: abs(p, p.Settings.ML.Registry)}, Specs: specs, Features: pl.Features}
+	s := &ml.Server{Registry: &ml.Registry{Dir: abs(p, p.Settings.ML.Registry)}, Specs: specs, Features: pl.Features, Served: pl.served.add}
 	changed, err := s.Refresh()
 	if err != nil {
 		pl.logger.Warn("a model version could not be loaded", "err", err)
