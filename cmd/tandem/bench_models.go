@@ -79,7 +79,9 @@ fallback) at --rate requests/s; prints server (Server-Timing) and client latency
 				endpoint, model, al.Production, art.Algorithm, len(art.Users), len(art.Items), clients, rate, k, duration, srv.url)
 			res := runLoad(srv.url, srv.token, rate, clients, duration,
 				func(c, i int) (string, string, []byte) { return "GET", paths[(c*7919+i)%len(paths)], nil },
-				func(b []byte) bool { return bytes.Count(b, []byte(`"item":`)) == k && bytes.Contains(b, []byte(`"version":`)) })
+				func(b []byte) bool {
+					return bytes.Count(b, []byte(`"item":`)) == k && bytes.Contains(b, []byte(`"version":`))
+				})
 			res.print(a.stdout, duration, fmt.Sprintf("with %d items and the version", k))
 			fmt.Fprintf(a.stdout, "  tandem serve peak RSS: %s\n", peakRSS(srv.pid))
 			return nil
