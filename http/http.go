@@ -45,6 +45,9 @@ type Platform interface {
 	// Models serves the production version of each model, nil when the
 	// project declares none.
 	Models() *ml.Server
+	// TrainModel trains a new version of a model where the warehouse is
+	// held, and with promote promotes it through the gate.
+	TrainModel(ctx context.Context, actor, name string, promote bool) (*ml.Version, *ml.Verdict, error)
 }
 
 // RunRequest asks for a run.
@@ -134,8 +137,9 @@ func routes() []Route {
 		{"POST", "/api/v1/features/historical", tandem.RoleEditor, "A point-in-time-correct training set (rows, or entities_sql)", (*Server).historicalFeatures},
 		{"POST", "/api/v1/features/materialize", tandem.RoleEditor, "Materialize feature views into the online store", (*Server).materializeFeatures},
 		{"GET", "/api/v1/models", tandem.RoleViewer, "Models with their production versions", (*Server).listModels},
-		{"GET", "/api/v1/models/{name}/recommend", tandem.RoleViewer, "Top k items for a user (?user=&k=&exclude_seen=), with the model version; unknown users get the fallback", (*Server).recommend},
-		{"GET", "/api/v1/models/{name}/similar", tandem.RoleViewer, "Items similar to an item (?item=&k=)", (*Server).similar},
+		{"GET", "/api/v1/models/{name}/recommend", tandem.RoleViewer, "Top k items for a user (?user=&k=&exclude_seen=&filter=), with the model version; unknown users get the fallback", (*Server).recommend},
+		{"GET", "/api/v1/models/{name}/similar", tandem.RoleViewer, "Items similar to an item (?item=&k=&filter=)", (*Server).similar},
+		{"POST", "/api/v1/models/{name}/train", tandem.RoleEditor, "Trains a new version (the candidate) in the server, which holds the warehouse; {\"promote\": true} promotes it if the gate passes", (*Server).trainModel},
 		{"POST", "/api/v1/models/{name}/predict", tandem.RoleViewer, "Scores entities with a predictor, its features read from the online store; missing features or a timeout get the fallback, and each prediction says so", (*Server).predict},
 		{"GET", "/api/v1/tokens", tandem.RoleAdmin, "API tokens (never their secrets)", (*Server).listTokens},
 		{"POST", "/api/v1/tokens", tandem.RoleAdmin, "Create a token; its secret is shown once", (*Server).createToken},

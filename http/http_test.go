@@ -60,6 +60,12 @@ func (t *testPlatform) Alerts() []*schedule.Delivery     { return nil }
 func (t *testPlatform) Features() *feature.Store         { return t.fs }
 func (t *testPlatform) Models() *ml.Server               { return t.ms }
 
+// TrainModel stands in for training (which needs a warehouse and data):
+// the route's token checks are what this package tests.
+func (t *testPlatform) TrainModel(ctx context.Context, actor, name string, promote bool) (*ml.Version, *ml.Verdict, error) {
+	return &ml.Version{Model: name, Version: 2}, nil, nil
+}
+
 func (t *testPlatform) ReplayQuarantined(ctx context.Context) (any, error) {
 	return map[string]int{"replayed": 0}, nil
 }
@@ -131,6 +137,8 @@ func example(t *testing.T, s *Server, secrets map[string]string, rt Route) (path
 		body = `{"entities_sql": "select 1001 as driver_id, now()::TIMESTAMP as event_timestamp", "feature_service": "driver_activity"}`
 	case "GET /api/v1/models/{name}/recommend":
 		path = "/api/v1/models/recs/recommend?user=u1&k=2"
+	case "POST /api/v1/models/{name}/train":
+		path = "/api/v1/models/recs/train"
 	case "POST /api/v1/models/{name}/predict":
 		path, body = "/api/v1/models/conv/predict", `{"entities": {"driver_id": [1001]}}`
 	case "GET /api/v1/models/{name}/similar":

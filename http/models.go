@@ -3,9 +3,11 @@ package http
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tandem-data/tandem"
@@ -53,6 +55,19 @@ func boolParam(r *http.Request, name string, def bool) (bool, error) {
 	return b, nil
 }
 
+// filterParam reads ?filter=a,b (or repeated): the allow-lists to apply.
+func filterParam(r *http.Request) []string {
+	var out []string
+	for _, v := range r.URL.Query()["filter"] {
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
 // recommend is GET /api/v1/models/{name}/recommend?user=&k=&exclude_seen=.
 // The response names the model and version that answered, and why a
 // fallback did when one did.
@@ -74,7 +89,11 @@ func (s *Server) recommend(w http.ResponseWriter, r *http.Request, _ *tandem.Tok
 	if err != nil {
 		return err
 	}
-	ans, err := m.Recommend(r.PathValue("name"), user, k, seen, nil)
+	allow, err := m.Allow(r.PathValue("name"), filterParam(r))
+	if err != nil {
+		return err
+	}
+	ans, err := m.Recommend(r.PathValue("name"), user, k, seen, allow)
 	if err != nil {
 		return err
 	}
@@ -97,7 +116,11 @@ func (s *Server) similar(w http.ResponseWriter, r *http.Request, _ *tandem.Token
 	if err != nil {
 		return err
 	}
-	ans, err := m.Similar(r.PathValue("name"), item, k, nil)
+	allow, err := m.Allow(r.PathValue("name"), filterParam(r))
+	if err != nil {
+		return err
+	}
+	ans, err := m.Similar(r.PathValue("name"), item, k, allow)
 	if err != nil {
 		return err
 	}
@@ -145,6 +168,29 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, _ *tandem.Token
 	}
 	serverTiming(w, began)
 	return writeJSON(w, http.StatusOK, ans)
+}
+
+// trainModel is POST /api/v1/models/{name}/train with an optional
+// {"promote": true}.
+func (s *Server) trainModel(w http.ResponseWriter, r *http.Request, tok *tandem.Token) error {
+	var req struct {
+		Promote bool `json:"promote"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(r, &req); err != nil {
+			return err
+		}
+	}
+	name := r.PathValue("name")
+	v, verdict, err := s.Platform.TrainModel(r.Context(), actor(tok), name, req.Promote)
+	if err != nil {
+		return err
+	}
+	if err := s.record(r.Context(), tok, "model.train", name, fmt.Sprintf("v%d", v.Version)); err != nil {
+		return err
+	}
+	promoted := verdict != nil && verdict.Pass
+	return writeJSON(w, http.StatusCreated, map[string]any{"version": v, "verdict": verdict, "promoted": promoted})
 }
 
 func sortedNames[V any](m map[string]V) []string {

@@ -77,7 +77,11 @@ func (s *Spec) dataSQL() string {
 func LoadData(ctx context.Context, wh tandem.Warehouse, s *Spec) (*Interactions, int, error) {
 	d := newInteractions()
 	dropped := 0
-	err := wh.Each(ctx, s.dataSQL(), func(cols []tandem.Column, row []any) error {
+	// In a fixed order: users and items are numbered as first seen, and
+	// ties in the rankings go to the lower number, so a model trained twice
+	// on the same rows is the same model whatever order DuckDB's parallel
+	// scan gives them in.
+	err := wh.Each(ctx, s.dataSQL()+" order by all", func(cols []tandem.Column, row []any) error {
 		w := 1.0
 		switch x := row[3].(type) {
 		case float64:

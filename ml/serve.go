@@ -1,7 +1,9 @@
 package ml
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,10 @@ type Server struct {
 	Features func() *feature.Store
 	// Served, when set, hears every answer, for the served-events log.
 	Served func(*Served)
+	// Warehouse runs the specs' filters (allow-lists).
+	Warehouse tandem.Warehouse
+
+	filters atomic.Pointer[map[string]map[string]map[string]struct{}] // model -> filter -> items
 
 	models atomic.Pointer[map[string]*loaded]
 	mu     sync.Mutex // one Refresh at a time
@@ -70,6 +76,83 @@ func (s *Server) Refresh() ([]string, error) {
 	}
 	s.models.Store(&next)
 	return changed, firstErr
+}
+
+// RefreshFilters runs every spec's filters and swaps in the item sets.
+// A filter that fails keeps its previous items; the first error is
+// returned.
+func (s *Server) RefreshFilters(ctx context.Context) error {
+	var old map[string]map[string]map[string]struct{}
+	if m := s.filters.Load(); m != nil {
+		old = *m
+	}
+	next := map[string]map[string]map[string]struct{}{}
+	var firstErr error
+	for _, name := range names(s.Specs) {
+		sp := s.Specs[name]
+		for _, f := range names(sp.Filters) {
+			set := map[string]struct{}{}
+			err := s.Warehouse.Each(ctx, sp.Filters[f], func(_ []tandem.Column, row []any) error {
+				if len(row) > 0 && row[0] != nil {
+					set[fmt.Sprint(row[0])] = struct{}{}
+				}
+				return nil
+			})
+			if err != nil {
+				if firstErr == nil {
+					firstErr = tandem.Errorf(tandem.ErrorCode(err), "model %s (%s:%d): filters.%s: %s", name, sp.File, sp.Line, f, tandem.ErrorMessage(err))
+				}
+				prev, ok := old[name][f]
+				if !ok {
+					continue
+				}
+				set = prev
+			}
+			if next[name] == nil {
+				next[name] = map[string]map[string]struct{}{}
+			}
+			next[name][f] = set
+		}
+	}
+	s.filters.Store(&next)
+	return firstErr
+}
+
+// Allow returns the allow-list of a model's filters (their
+// intersection), nil for none.
+func (s *Server) Allow(name string, filters []string) (func(string) bool, error) {
+	if len(filters) == 0 {
+		return nil, nil
+	}
+	sp, ok := s.Specs[name]
+	if !ok {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "no model %q%s", name, suggest(name, names(s.Specs)))
+	}
+	var sets []map[string]struct{}
+	for _, f := range filters {
+		if _, ok := sp.Filters[f]; !ok {
+			if len(sp.Filters) == 0 {
+				return nil, tandem.Errorf(tandem.EINVALID, "?filter=%s: model %s declares no filters (filters: in its spec)", f, name)
+			}
+			return nil, tandem.Errorf(tandem.EINVALID, "?filter=%s: model %s has the filters %s%s", f, name, strings.Join(names(sp.Filters), ", "), suggest(f, names(sp.Filters)))
+		}
+		var set map[string]struct{}
+		if m := s.filters.Load(); m != nil {
+			set = (*m)[name][f]
+		}
+		if set == nil {
+			return nil, tandem.Errorf(tandem.EUNAVAILABLE, "filter %s of model %s has not been read from the warehouse yet (or its query fails: see the server log)", f, name)
+		}
+		sets = append(sets, set)
+	}
+	return func(item string) bool {
+		for _, set := range sets {
+			if _, ok := set[item]; !ok {
+				return false
+			}
+		}
+		return true
+	}, nil
 }
 
 // Answer is a served response: the items and the version that chose them.

@@ -38,6 +38,11 @@ type Spec struct {
 	// row's timestamp, at serving from the online store.
 	Features       []string `yaml:"features" json:"features,omitempty"`
 	FeatureService string   `yaml:"feature_service" json:"feature_service,omitempty"`
+	// Filters are allow-lists a request can ask for (?filter=NAME): a
+	// query whose first column is the items allowed, such as the products
+	// in stock. tandem serve runs them at start, at each reload and every
+	// minute.
+	Filters map[string]string `yaml:"filters" json:"filters,omitempty"`
 	// Timeout bounds one served answer (100ms by default); past it the
 	// fallback answers, and the response says so.
 	Timeout string `yaml:"timeout" json:"timeout,omitempty"`
@@ -236,6 +241,14 @@ func (s *Spec) check(p *project.Project) error {
 	}
 	if s.Kind != kindOf(s.Algorithm) {
 		return fail(0, "algorithm %s makes a %s, not a %s", s.Algorithm, kindOf(s.Algorithm), s.Kind)
+	}
+	if len(s.Filters) > 0 && s.Kind != "recommender" {
+		return fail(0, "filters are allow-lists of items, for recommenders")
+	}
+	for name, sql := range s.Filters {
+		if strings.TrimSpace(sql) == "" {
+			return fail(0, "filters.%s: give a query whose first column is the items allowed", name)
+		}
 	}
 	if s.Timeout != "" {
 		d, err := time.ParseDuration(s.Timeout)

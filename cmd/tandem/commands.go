@@ -404,6 +404,9 @@ func (a *app) quickstartCommand() *cobra.Command {
 			a.quickstartSummary(cmd.Context(), p, wh)
 			wh.Close()
 			ms.Close()
+			if err := a.quickstartModels(cmd.Context()); err != nil {
+				return err
+			}
 			t := invocation()
 			fmt.Fprintf(a.stdout, `
 Next (from this folder):
@@ -415,12 +418,70 @@ Next (from this folder):
 
 Run it as a platform (hourly and daily jobs, freshness SLAs, alerts, HTTP API on 127.0.0.1:8080):
   %[1]s token create --role admin --project-dir %[2]s   # prints a token once
-  %[1]s serve --project-dir %[2]s
+  %[1]s serve --project-dir %[2]s --clock-start 2011-09-01T00:00:00Z   # the data ends in August 2011: serve as of then
   curl -H "Authorization: Bearer <token>" http://127.0.0.1:8080/api/v1/jobs
+  curl -H "Authorization: Bearer <token>" "http://127.0.0.1:8080/api/v1/models/product_recs/recommend?user=12347&k=5"
+  curl -H "Authorization: Bearer <token>" "http://127.0.0.1:8080/api/v1/models/product_recs/similar?item=85123A&k=5"
+  curl -H "Authorization: Bearer <token>" -d '{"entities": {"customer_id": [12347, 12348]}}' \
+       http://127.0.0.1:8080/api/v1/models/buy_again/predict
 `, t, dir)
 			return nil
 		},
 	}
+}
+
+// quickstartModels trains the shop's product recommender (and its
+// fallback) and its "buy again" predictor, promotes them through the gate,
+// and materializes the online features the predictor reads.
+func (a *app) quickstartModels(ctx context.Context) error {
+	svc, done, err := a.mlService(true)
+	if err != nil {
+		return err
+	}
+	svc.Progress = nil
+	fmt.Fprintf(a.stdout, "\nModels (ml/*.yml), trained and promoted through the gate into %s:\n", rel(a.projectDir, svc.Registry.Dir))
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	for _, name := range []string{"popular_products", "product_recs", "buy_again"} {
+		if _, ok := svc.Specs[name]; !ok {
+			continue // an edited project
+		}
+		v, err := svc.Train(ctx, name, startedBy())
+		if err != nil {
+			done()
+			return err
+		}
+		status := "production"
+		if _, err := svc.Promote(ctx, name, v.Version, false, "", startedBy()); err != nil {
+			if tandem.ErrorCode(err) != tandem.ECONFLICT {
+				done()
+				return err
+			}
+			status = "candidate (the gate kept production)"
+		}
+		m := v.Spec.Gate.Metric
+		base := "most popular"
+		if v.Spec.Kind == "predictor" {
+			base = "prior rate"
+		}
+		fmt.Fprintf(tw, "  %s v%d\t%s\t%s %.4f (%s %.4f)\t%s\n", name, v.Version, v.Algorithm, m, v.Eval.Metrics[m], base, v.Eval.Baseline[m], status)
+	}
+	tw.Flush()
+	done()
+	fs, done, err := a.featureStore(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := fs.Materialize(ctx, nil, time.Time{}, time.Now(), true, nil)
+	if err != nil {
+		return err
+	}
+	var views []string
+	for _, r := range res {
+		views = append(views, fmt.Sprintf("%s (%s entities)", r.View, thousands(r.Rows)))
+	}
+	fmt.Fprintf(a.stdout, "Online features materialized: %s.\n", strings.Join(views, ", "))
+	return nil
 }
 
 func (a *app) quickstartSummary(ctx context.Context, p *project.Project, wh tandem.Warehouse) {

@@ -95,6 +95,13 @@ func TestServeSwapsPromotedModelWithoutDroppingRequests(t *testing.T) {
 	mustRun(t, append([]string{"ml", "train", "popular_products", "--promote"}, pd...)...)
 	mustRun(t, append([]string{"ml", "train", "product_recs_sar", "--promote"}, pd...)...)
 	mustRun(t, append([]string{"ml", "train", "product_recs_sar"}, pd...)...) // v2, the candidate
+	dear := map[string]bool{}
+	for _, r := range query(t, dir, `select stock_code from {{ ref('products') }} where median_price >= 10`) {
+		dear[fmt.Sprint(r[0])] = true
+	}
+	if len(dear) == 0 || len(dear) == 1000 {
+		t.Fatalf("%d products of 10 GBP or more: the query's limit is 1000", len(dear))
+	}
 	s := startServe(t, dir, token, "2011-09-01T00:00:00Z")
 
 	var ans struct {
@@ -102,6 +109,21 @@ func TestServeSwapsPromotedModelWithoutDroppingRequests(t *testing.T) {
 		Version                    int
 		Items                      []struct{ Item string }
 	}
+	// product_recs has no production version: its fallback answers, with
+	// the allow-list product_recs declares (products under 10 GBP).
+	if code := s.call("GET", "/api/v1/models/product_recs/recommend?user=12347&k=20&filter=under_10_gbp", "", &ans); code != 200 || ans.Model != "popular_products" || ans.Fallback != "no_production_version" || len(ans.Items) != 20 {
+		t.Fatalf("filtered fallback: %d %+v", code, ans)
+	}
+	for _, it := range ans.Items {
+		if dear[it.Item] {
+			t.Errorf("%s costs 10 GBP or more, yet the filter let it through", it.Item)
+		}
+	}
+	var fail struct{ Error struct{ Message string } }
+	if code := s.call("GET", "/api/v1/models/product_recs/recommend?user=12347&filter=cheap", "", &fail); code != 400 || !strings.Contains(fail.Error.Message, "has the filters sold_last_30d, under_10_gbp") {
+		t.Errorf("an unknown filter: %d %+v", code, fail)
+	}
+	ans.Fallback, ans.Requested = "", ""
 	if code := s.call("GET", "/api/v1/models/product_recs_sar/recommend?user=12347&k=5", "", &ans); code != 200 || ans.Version != 1 || len(ans.Items) != 5 || ans.Fallback != "" {
 		t.Fatalf("recommend: %d %+v", code, ans)
 	}

@@ -51,6 +51,7 @@ type platform struct {
 	plan      atomic.Pointer[collect.Plan]
 	collector *collect.Collector
 	served    *servedLog // model answers, logged as events
+	trainMu   sync.Mutex
 	loader    *collect.Loader
 	loaded    atomic.Int64 // next offset the loader will load
 
@@ -164,6 +165,7 @@ func (a *app) serve(ctx context.Context, addr, logFormat string, clock tandem.Cl
 	start("loader", func() { pl.loader.Run(ctx) })
 	start("materializer", func() { pl.materializeOnSchedule(ctx) })
 	start("models", func() { pl.watchModels(ctx, 2*time.Second) })
+	start("retrainer", func() { pl.retrainOnSchedule(ctx) })
 	// Served answers are logged until the HTTP server has stopped, so the
 	// last requests' events are written too.
 	servedCtx, stopServed := context.WithCancel(context.Background())
@@ -255,7 +257,10 @@ func (pl *platform) openModels(p *project.Project) error {
 		pl.models.Store(nil)
 		return nil
 	}
-	s := &ml.Server{Registry: &ml.Registry{Dir: abs(p, p.Settings.ML.Registry)}, Specs: specs, Features: pl.Features, Served: pl.served.add}
+	s := &ml.Server{Registry: &ml.Registry{Dir: abs(p, p.Settings.ML.Registry)}, Specs: specs, Features: pl.Features, Served: pl.served.add, Warehouse: pl.wh}
+	if err := s.RefreshFilters(context.Background()); err != nil {
+		pl.logger.Warn("a model's filter could not be read; requests that ask for it get 503 until it can", "err", err)
+	}
 	changed, err := s.Refresh()
 	if err != nil {
 		pl.logger.Warn("a model version could not be loaded", "err", err)
@@ -273,6 +278,7 @@ func (pl *platform) openModels(p *project.Project) error {
 func (pl *platform) watchModels(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	filtered := time.Now() // openModels read them
 	for {
 		select {
 		case <-ctx.Done():
@@ -287,8 +293,99 @@ func (pl *platform) watchModels(ctx context.Context, every time.Duration) {
 		if err != nil {
 			pl.logger.Warn("a model version could not be loaded; the previous one keeps serving", "err", err)
 		}
+		if time.Since(filtered) > time.Minute {
+			filtered = time.Now()
+			if err := s.RefreshFilters(ctx); err != nil {
+				pl.logger.Warn("a model's filter could not be read again; it keeps its previous items", "err", err)
+			}
+		}
 		if len(changed) > 0 {
 			pl.logger.Info("model versions swapped in", "versions", strings.Join(changed, ", "))
+		}
+	}
+}
+
+// TrainModel implements http.Platform: it trains a new version of a model
+// in this process (which holds the warehouse) and, with promote, promotes
+// it if the gate passes; a refusal is audited and production stays.
+func (pl *platform) TrainModel(ctx context.Context, actor, name string, promote bool) (*ml.Version, *ml.Verdict, error) {
+	s := pl.models.Load()
+	if s == nil {
+		return nil, nil, tandem.Errorf(tandem.ENOTFOUND, "the project declares no models (ml/*.yml)")
+	}
+	pl.trainMu.Lock() // one training at a time: each holds a model's data in memory
+	defer pl.trainMu.Unlock()
+	svc := &ml.Service{Specs: s.Specs, Warehouse: pl.wh, Meta: pl.meta, Registry: s.Registry, Features: pl.Features()}
+	v, err := svc.Train(ctx, name, actor)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !promote {
+		return v, nil, nil
+	}
+	verdict, err := svc.Promote(ctx, name, v.Version, false, "", actor)
+	if err != nil && tandem.ErrorCode(err) != tandem.ECONFLICT {
+		return v, verdict, err
+	}
+	if changed, err := s.Refresh(); err == nil && len(changed) > 0 {
+		pl.logger.Info("model versions swapped in", "versions", strings.Join(changed, ", "))
+	}
+	return v, verdict, nil
+}
+
+// retrainOnSchedule trains each model whose spec has a schedule (a cron
+// expression, UTC) at its times, and promotes the new version only
+// through the gate. Specs are read again each minute, so an edited
+// schedule applies without a restart.
+func (pl *platform) retrainOnSchedule(ctx context.Context) {
+	last := pl.clock()
+	for {
+		s := pl.models.Load()
+		now := pl.clock()
+		wait := time.Minute
+		var due []string
+		if s != nil {
+			for _, name := range keys(s.Specs) {
+				sp := s.Specs[name]
+				if sp.Schedule == "" {
+					continue
+				}
+				cron, err := schedule.ParseCron(sp.Schedule, "UTC")
+				if err != nil {
+					pl.logger.Error("a model's schedule is not a cron expression; it is not retrained", "model", name, "file", sp.File, "err", err)
+					continue
+				}
+				if !cron.Next(last).After(now) {
+					due = append(due, name)
+				} else {
+					wait = min(wait, cron.Next(now).Sub(now))
+				}
+			}
+		}
+		last = now
+		for _, name := range due {
+			began := time.Now()
+			v, verdict, err := pl.TrainModel(ctx, "schedule", name, true)
+			switch {
+			case err != nil:
+				pl.logger.Error("scheduled training failed; production is unchanged", "model", name, "err", err)
+			case verdict != nil && verdict.Pass:
+				pl.logger.Info("retrained on schedule and promoted through the gate", "model", name, "version", v.Version, "why", verdict.Why, "seconds", time.Since(began).Seconds())
+			default:
+				why := ""
+				if verdict != nil {
+					why = verdict.Why
+				}
+				pl.logger.Warn("retrained on schedule; the gate kept production", "model", name, "version", v.Version, "why", why)
+			}
+		}
+		if len(due) > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(max(wait, time.Second)):
 		}
 	}
 }
@@ -345,7 +442,7 @@ func (pl *platform) materializeOnSchedule(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(time.Until(next)):
+		case <-time.After(next.Sub(pl.clock())): // the platform's clock, which tests and demos shift
 		}
 		fs := pl.Features()
 		res, err := fs.Materialize(ctx, nil, time.Time{}, pl.clock(), true, nil)
