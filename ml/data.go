@@ -58,7 +58,8 @@ func (s *Spec) dataSQL() string {
 	}
 	q := project.QuoteIdent
 	if s.Kind == "predictor" {
-		return fmt.Sprintf("select * from %s t where %s is not null", from, q(d.Label))
+		// In a fixed order, so the training set (and the fit) is the same each time.
+		return fmt.Sprintf("select * from %s t where %s is not null order by all", from, q(d.Label))
 	}
 	ts, w := "NULL", "1::DOUBLE"
 	if d.Timestamp != "" {

@@ -439,7 +439,8 @@ func (a *app) quickstartModels(ctx context.Context) error {
 		return err
 	}
 	svc.Progress = nil
-	fmt.Fprintf(a.stdout, "\nModels (ml/*.yml), trained and promoted through the gate into %s:\n", rel(a.projectDir, svc.Registry.Dir))
+	projDir, _ := filepath.Abs(a.projectDir)
+	fmt.Fprintf(a.stdout, "\nModels (ml/*.yml), trained and promoted through the gate into %s:\n", rel(projDir, svc.Registry.Dir))
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	for _, name := range []string{"popular_products", "product_recs", "buy_again"} {
 		if _, ok := svc.Specs[name]; !ok {
