@@ -202,7 +202,15 @@ func TestShopPredictorsServedWithOnlineFeatures(t *testing.T) {
 		t.Errorf("buy_again_xgb on the temporal split: %v vs prior rate %v\n%s", eval.Metrics, eval.Baseline, out)
 	}
 	mustRun(t, append([]string{"features", "materialize", "--incremental"}, pd...)...)
-	s := startServe(t, dir, token, "2011-09-01T00:00:00Z")
+	// popular_products, never trained, is retrained every day at midnight.
+	spec := filepath.Join(dir, "ml", "recommenders.yml")
+	src, _ := os.ReadFile(spec)
+	withSchedule := strings.Replace(string(src), "    params: {window_days: 30}\n", "    params: {window_days: 30}\n    schedule: \"0 0 * * *\"\n", 1)
+	if withSchedule == string(src) {
+		t.Fatal("the shop's popular_products spec changed; update this test")
+	}
+	os.WriteFile(spec, []byte(withSchedule), 0o644)
+	s := startServe(t, dir, token, "2011-08-31T23:59:57Z")
 
 	ref, err := os.ReadFile(filepath.Join(dir, "ml", "buy_again_xgb", "reference_predictions.csv"))
 	if err != nil {
@@ -251,6 +259,40 @@ func TestShopPredictorsServedWithOnlineFeatures(t *testing.T) {
 	// The logistic regression on the feature service, favourite category included.
 	if code := s.call("POST", "/api/v1/models/buy_again/predict", `{"entities": {"customer_id": [12347]}}`, &ans); code != 200 || ans.Model != "buy_again" || ans.Predictions[0].Fallback != "" || ans.Predictions[0].Score <= 0 || ans.Predictions[0].Score >= 1 {
 		t.Errorf("buy_again: %d %+v", code, ans)
+	}
+
+	// The schedule trained and promoted popular_products at midnight; the
+	// API trains it again in the server and promotes it through the gate.
+	production := func() int {
+		var list struct {
+			Models []struct {
+				Name       string
+				Production int `json:"production_version"`
+			}
+		}
+		s.call("GET", "/api/v1/models", "", &list)
+		for _, m := range list.Models {
+			if m.Name == "popular_products" {
+				return m.Production
+			}
+		}
+		return -1
+	}
+	for deadline := time.Now().Add(20 * time.Second); production() != 1; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("popular_products was not trained on schedule:\n%s", s.log)
+		}
+	}
+	if !strings.Contains(s.log.String(), "retrained on schedule and promoted through the gate") {
+		t.Errorf("no log of the scheduled training:\n%s", s.log)
+	}
+	var trained struct {
+		Version  struct{ Version int }
+		Verdict  struct{ Pass bool }
+		Promoted bool
+	}
+	if code := s.call("POST", "/api/v1/models/popular_products/train", `{"promote": true}`, &trained); code != 201 || trained.Version.Version != 2 || !trained.Promoted || production() != 2 {
+		t.Errorf("POST /train: %d %+v, production v%d", code, trained, production())
 	}
 
 	// Every answer is logged as an event, passes the tracking plan and is
