@@ -171,6 +171,7 @@ func NewServer(p Platform, meta tandem.MetaStore, m *Metrics, logger *slog.Logge
 			}
 		})
 	}
+	s.uiRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, tandem.Errorf(tandem.ENOTFOUND, "no route %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path))
 	})
@@ -193,8 +194,29 @@ func (s *Server) authenticate(r *http.Request, role string) (*tandem.Token, erro
 	}
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || secret == "" {
-		return nil, tandem.Errorf(tandem.EUNAUTHORIZED, "send a token: Authorization: Bearer <token> (create one with `tandem token create --role viewer`)")
+		// The web UI's session: the token in an HttpOnly, SameSite=Strict
+		// cookie. A change it asks for must come from this site.
+		c, err := r.Cookie(sessionCookie)
+		if err != nil || c.Value == "" {
+			return nil, tandem.Errorf(tandem.EUNAUTHORIZED, "send a token: Authorization: Bearer <token> (create one with `tandem token create --role viewer`)")
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameOrigin(r) {
+			return nil, tandem.Errorf(tandem.EFORBIDDEN, "a change from another site (Origin %s) is refused", r.Header.Get("Origin"))
+		}
+		secret = c.Value
 	}
+	tok, err := s.tokenFor(r, secret)
+	if err != nil {
+		return nil, err
+	}
+	if roleRank[tok.Role] < roleRank[role] {
+		return nil, tandem.Errorf(tandem.EFORBIDDEN, "this needs the %s role; token %q is a %s", role, tok.Name, tok.Role)
+	}
+	return tok, nil
+}
+
+// tokenFor finds the token of a secret (cached for a short while).
+func (s *Server) tokenFor(r *http.Request, secret string) (*tandem.Token, error) {
 	hash := HashToken(secret)
 	tok := s.cache.token(hash, time.Now())
 	if tok == nil {
@@ -207,10 +229,14 @@ func (s *Server) authenticate(r *http.Request, role string) (*tandem.Token, erro
 		}
 		s.cache.putToken(hash, tok, time.Now())
 	}
-	if roleRank[tok.Role] < roleRank[role] {
-		return nil, tandem.Errorf(tandem.EFORBIDDEN, "this needs the %s role; token %q is a %s", role, tok.Name, tok.Role)
-	}
 	return tok, nil
+}
+
+// sameOrigin says whether a browser request comes from this site: its
+// Origin header, when sent, names this host.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	return o == "" || o == "http://"+r.Host || o == "https://"+r.Host
 }
 
 // statusOf maps the error vocabulary to HTTP, in this one place.

@@ -1,0 +1,92 @@
+package http
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// browse sends a request as a browser would: the session cookie, a form
+// body, an Origin.
+func browse(s *Server, method, path, cookie, form, origin string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(form))
+	if form != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if cookie != "" {
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
+	}
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestUISignInPagesAndRoles: a visitor is sent to sign in, a wrong token
+// is refused, a viewer's token becomes an HttpOnly cookie; the pages show
+// the models; the cookie works for the API with the same roles (a viewer
+// cannot start a run), a change from another site is refused, and signing
+// out clears the cookie.
+func TestUISignInPagesAndRoles(t *testing.T) {
+	s, secrets := newTestServer(t)
+	if rec := browse(s, "GET", "/", "", "", ""); rec.Code != 303 || rec.Header().Get("Location") != "/ui/login?next=%2F" {
+		t.Fatalf("not signed in: %d %v", rec.Code, rec.Header())
+	}
+	if rec := browse(s, "GET", "/ui/login?next=/ui/models", "", "", ""); rec.Code != 200 || !strings.Contains(rec.Body.String(), `name="next" value="/ui/models"`) {
+		t.Fatalf("sign-in page: %d %s", rec.Code, rec.Body)
+	}
+	if rec := browse(s, "POST", "/ui/login", "", "token=tdm_wrong&next=/", ""); rec.Code != 401 || !strings.Contains(rec.Body.String(), "unknown or revoked") || rec.Header().Get("Set-Cookie") != "" {
+		t.Fatalf("a wrong token: %d %s", rec.Code, rec.Body)
+	}
+	rec := browse(s, "POST", "/ui/login", "", "token="+url.QueryEscape(secrets["viewer"])+"&next=/ui/models", "")
+	cookie := rec.Header().Get("Set-Cookie")
+	if rec.Code != 303 || rec.Header().Get("Location") != "/ui/models" || !strings.Contains(cookie, "HttpOnly") || !strings.Contains(cookie, "SameSite=Strict") {
+		t.Fatalf("signing in: %d %v", rec.Code, rec.Header())
+	}
+	if rec := browse(s, "POST", "/ui/login", "", "token="+url.QueryEscape(secrets["viewer"])+"&next=//evil.example/", ""); rec.Header().Get("Location") != "/" {
+		t.Errorf("a redirect off the site after sign-in: %v", rec.Header())
+	}
+	viewer := secrets["viewer"]
+
+	rec = browse(s, "GET", "/", viewer, "", "")
+	for _, want := range []string{"models in production", `<a href="/ui/models/recs">recs</a>`, "<td>v1</td>", "Sign out", "viewer"} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("home lacks %q:\n%s", want, rec.Body)
+		}
+	}
+	rec = browse(s, "GET", "/ui/models/recs", viewer, "", "")
+	for _, want := range []string{"ndcg@10", "<svg", "v1: 0.1000", `<span class="status success">production</span>`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("the model page lacks %q:\n%s", want, rec.Body)
+		}
+	}
+	if rec := browse(s, "GET", "/ui/models/nope", viewer, "", ""); rec.Code != 404 {
+		t.Errorf("an unknown model: %d", rec.Code)
+	}
+
+	// The cookie is a token like any other: same roles, checked by the server.
+	if rec := browse(s, "GET", "/api/v1/models", viewer, "", ""); rec.Code != 200 {
+		t.Errorf("the API with the cookie: %d %s", rec.Code, rec.Body)
+	}
+	if rec := browse(s, "POST", "/api/v1/runs", viewer, "", ""); rec.Code != 403 {
+		t.Errorf("a viewer starting a run: %d %s", rec.Code, rec.Body)
+	}
+	if rec := browse(s, "POST", "/api/v1/jobs/hourly/trigger", secrets["editor"], "", "https://evil.example"); rec.Code != 403 || !strings.Contains(rec.Body.String(), "another site") {
+		t.Errorf("a change from another site: %d %s", rec.Code, rec.Body)
+	}
+	if rec := browse(s, "POST", "/api/v1/jobs/hourly/trigger", secrets["editor"], "", "http://example.com"); rec.Code != 201 && rec.Code != 200 && rec.Code != 202 {
+		t.Errorf("an editor's change from the site itself: %d %s", rec.Code, rec.Body)
+	}
+
+	rec = browse(s, "POST", "/ui/logout", viewer, "", "")
+	if rec.Code != 303 || !strings.Contains(rec.Header().Get("Set-Cookie"), "Max-Age=0") {
+		t.Errorf("signing out: %d %v", rec.Code, rec.Header())
+	}
+	if rec := browse(s, "GET", "/ui/static/style.css", "", "", ""); rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/css") {
+		t.Errorf("the style sheet: %d", rec.Code)
+	}
+}
