@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/sorted"
 	"github.com/tandem-data/tandem/project"
 )
 
@@ -250,7 +251,7 @@ func (r *Registry) resolveView(p *project.Project, v *View) error {
 	for _, name := range v.Entities {
 		e, ok := r.Entities[name]
 		if !ok {
-			return fail(0, "unknown entity %q%s", name, suggest(name, keysOf(r.Entities)))
+			return fail(0, "unknown entity %q%s", name, project.Suggest(name, sorted.Keys(r.Entities)))
 		}
 		v.Keys = append(v.Keys, e.JoinKeys...)
 	}
@@ -315,7 +316,7 @@ func (r *Registry) ParseRefs(list []string) ([]Ref, error) {
 			view, feat, _ := strings.Cut(s, ":")
 			v, ok := r.Views[view]
 			if !ok {
-				return nil, tandem.Errorf(tandem.EINVALID, "no feature view %q%s", view, suggest(view, keysOf(r.Views)))
+				return nil, tandem.Errorf(tandem.EINVALID, "no feature view %q%s", view, project.Suggest(view, sorted.Keys(r.Views)))
 			}
 			if feat == "" || feat == "*" {
 				for _, f := range v.Features {
@@ -328,7 +329,7 @@ func (r *Registry) ParseRefs(list []string) ([]Ref, error) {
 				for i, f := range v.Features {
 					names[i] = f.Name
 				}
-				return nil, tandem.Errorf(tandem.EINVALID, "feature view %q has no feature %q%s", view, feat, suggest(feat, names))
+				return nil, tandem.Errorf(tandem.EINVALID, "feature view %q has no feature %q%s", view, feat, project.Suggest(feat, names))
 			}
 			out = append(out, Ref{View: view, Feature: feat})
 		}
@@ -355,7 +356,7 @@ func (r *Registry) Check(ctx context.Context, wh tandem.Warehouse) error {
 		}
 		need := func(line int, what, col string) error {
 			if _, ok := types[col]; !ok {
-				return tandem.FileErrorf(tandem.EINVALID, v.File, line, "feature view %q: %s %q is not a column of %s%s", v.Name, what, col, v.Relation, suggest(col, names))
+				return tandem.FileErrorf(tandem.EINVALID, v.File, line, "feature view %q: %s %q is not a column of %s%s", v.Name, what, col, v.Relation, project.Suggest(col, names))
 			}
 			return nil
 		}
@@ -462,21 +463,4 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a duration like 30d, 12h or 90m", s)
 	}
 	return d, nil
-}
-
-func keysOf[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// suggest says "; did you mean X?" when a known name is close to name.
-func suggest(name string, known []string) string {
-	if best := project.Nearest(name, known); best != "" {
-		return fmt.Sprintf("; did you mean %q?", best)
-	}
-	return ""
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/sorted"
 	"github.com/tandem-data/tandem/project"
 )
 
@@ -99,7 +100,7 @@ func (s *Store) Historical(ctx context.Context, req *HistoricalRequest) (*Traini
 	if req.Service != "" {
 		svc, ok := s.Registry.Services[req.Service]
 		if !ok {
-			return nil, nil, tandem.Errorf(tandem.ENOTFOUND, "no feature service %q%s", req.Service, suggest(req.Service, keysOf(s.Registry.Services)))
+			return nil, nil, tandem.Errorf(tandem.ENOTFOUND, "no feature service %q%s", req.Service, project.Suggest(req.Service, sorted.Keys(s.Registry.Services)))
 		}
 		refs = svc.Refs
 	}

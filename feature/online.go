@@ -13,6 +13,8 @@ import (
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/internal/jsonw"
+	"github.com/tandem-data/tandem/internal/sorted"
+	"github.com/tandem-data/tandem/project"
 )
 
 // Statuses of an online value, as Feast names them.
@@ -92,7 +94,7 @@ func (s *Store) Materialize(ctx context.Context, views []string, start, end time
 	for _, vn := range views {
 		v, ok := s.Registry.Views[vn]
 		if !ok {
-			return out, tandem.Errorf(tandem.ENOTFOUND, "no feature view %q%s", vn, suggest(vn, s.Registry.ViewNames()))
+			return out, tandem.Errorf(tandem.ENOTFOUND, "no feature view %q%s", vn, project.Suggest(vn, s.Registry.ViewNames()))
 		}
 		if v.Stream != nil {
 			return out, tandem.Errorf(tandem.EINVALID, "feature view %q is computed from the event stream by tandem serve; it is not materialized", vn)
@@ -269,6 +271,26 @@ type OnlineRequest struct {
 // MaxEntities is how many entities one request may ask for.
 const MaxEntities = 1000
 
+// CountEntities checks entities in Feast's shape (join key -> one value
+// per entity) and returns how many there are: every key must have as many
+// values, at least one and at most MaxEntities.
+func CountEntities(entities map[string][]any) (int, error) {
+	n := -1
+	for k, vals := range entities {
+		if n >= 0 && len(vals) != n {
+			return 0, tandem.Errorf(tandem.EINVALID, "entities: %q has %d values and another key has %d; give one value per entity for every key", k, len(vals), n)
+		}
+		n = len(vals)
+	}
+	if n <= 0 {
+		return 0, tandem.Errorf(tandem.EINVALID, `entities is empty; send {"entities": {"customer_id": [12347, 12348]}}`)
+	}
+	if n > MaxEntities {
+		return 0, tandem.Errorf(tandem.EINVALID, "%d entities in one request; the limit is %d", n, MaxEntities)
+	}
+	return n, nil
+}
+
 // Lookup returns, for each requested feature in order, the value of each
 // entity: refs[i] -> values[i][entity].
 func (s *Store) Lookup(ctx context.Context, req *OnlineRequest) ([]Ref, [][]Value, int, error) {
@@ -280,7 +302,7 @@ func (s *Store) Lookup(ctx context.Context, req *OnlineRequest) ([]Ref, [][]Valu
 	case req.Service != "":
 		svc, ok := s.Registry.Services[req.Service]
 		if !ok {
-			return nil, nil, 0, tandem.Errorf(tandem.ENOTFOUND, "no feature service %q%s", req.Service, suggest(req.Service, keysOf(s.Registry.Services)))
+			return nil, nil, 0, tandem.Errorf(tandem.ENOTFOUND, "no feature service %q%s", req.Service, project.Suggest(req.Service, sorted.Keys(s.Registry.Services)))
 		}
 		refs = svc.Refs
 	default:
@@ -288,18 +310,9 @@ func (s *Store) Lookup(ctx context.Context, req *OnlineRequest) ([]Ref, [][]Valu
 			return nil, nil, 0, err
 		}
 	}
-	n := -1
-	for k, vals := range req.Entities {
-		if n >= 0 && len(vals) != n {
-			return nil, nil, 0, tandem.Errorf(tandem.EINVALID, "entities: %q has %d values and another key has %d; give one value per entity for every key", k, len(vals), n)
-		}
-		n = len(vals)
-	}
-	if n <= 0 {
-		return nil, nil, 0, tandem.Errorf(tandem.EINVALID, `entities is empty; send {"entities": {"customer_id": [12347, 12348]}}`)
-	}
-	if n > MaxEntities {
-		return nil, nil, 0, tandem.Errorf(tandem.EINVALID, "%d entities in one request; the limit is %d", n, MaxEntities)
+	n, err := CountEntities(req.Entities)
+	if err != nil {
+		return nil, nil, 0, err
 	}
 	now := s.now()
 	out := make([][]Value, len(refs))

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/project"
 )
 
 // Record reads a training set's record by id.
@@ -24,7 +25,7 @@ func (s *Store) Record(id string) (*TrainingSet, error) {
 				ids = append(ids, strings.TrimSuffix(filepath.Base(m), ".json"))
 			}
 		}
-		return nil, tandem.Errorf(tandem.ENOTFOUND, "no training set %q in %s%s", id, s.Dir, suggest(id, ids))
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "no training set %q in %s%s", id, s.Dir, project.Suggest(id, ids))
 	}
 	if err != nil {
 		return nil, err

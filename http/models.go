@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -27,20 +26,7 @@ func (s *Server) listModels(w http.ResponseWriter, r *http.Request, _ *tandem.To
 	if err != nil {
 		return err
 	}
-	type model struct {
-		Name       string `json:"name"`
-		Algorithm  string `json:"algorithm"`
-		Production int    `json:"production_version,omitempty"`
-		Fallback   string `json:"fallback,omitempty"`
-		Owner      string `json:"owner,omitempty"`
-	}
-	versions := m.Versions()
-	out := []model{}
-	for _, n := range sortedNames(m.Specs) {
-		sp := m.Specs[n]
-		out = append(out, model{Name: n, Algorithm: sp.Algorithm, Production: versions[n], Fallback: sp.Fallback, Owner: sp.Owner})
-	}
-	return writeJSON(w, http.StatusOK, map[string]any{"models": out})
+	return writeJSON(w, http.StatusOK, map[string]any{"models": modelList(m)})
 }
 
 func boolParam(r *http.Request, name string, def bool) (bool, error) {
@@ -191,13 +177,4 @@ func (s *Server) trainModel(w http.ResponseWriter, r *http.Request, tok *tandem.
 	}
 	promoted := verdict != nil && verdict.Pass
 	return writeJSON(w, http.StatusCreated, map[string]any{"version": v, "verdict": verdict, "promoted": promoted})
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/sorted"
 	"github.com/tandem-data/tandem/ml"
 )
 
@@ -147,26 +148,27 @@ func (s *Server) uiError(w http.ResponseWriter, r *http.Request, tok *tandem.Tok
 	s.render(w, statusOf[code], "login", map[string]any{"Title": "Error", "Token": tok, "Error": msg, "Next": "/"})
 }
 
-// uiModel is one row of the models tables.
-type uiModel struct {
-	Name, Kind, Algorithm, Fallback, Owner, Description string
-	Production                                          int
+// model is one model as GET /api/v1/models and the UI's tables list it.
+type model struct {
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	Algorithm   string `json:"algorithm"`
+	Production  int    `json:"production_version,omitempty"`
+	Fallback    string `json:"fallback,omitempty"`
+	Owner       string `json:"owner,omitempty"`
+	Description string `json:"description,omitempty"`
 }
 
-func (s *Server) uiModelList() []uiModel {
-	m := s.Platform.Models()
+// modelList lists the served models with their production versions.
+func modelList(m *ml.Server) []model {
+	out := []model{}
 	if m == nil {
-		return nil
+		return out
 	}
 	versions := m.Versions()
-	var out []uiModel
-	for _, n := range sortedNames(m.Specs) {
+	for _, n := range sorted.Keys(m.Specs) {
 		sp := m.Specs[n]
-		kind := sp.Kind
-		if kind == "" {
-			kind = "recommender"
-		}
-		out = append(out, uiModel{Name: n, Kind: kind, Algorithm: sp.Algorithm, Fallback: sp.Fallback, Owner: sp.Owner,
+		out = append(out, model{Name: n, Kind: sp.KindOf(), Algorithm: sp.Algorithm, Fallback: sp.Fallback, Owner: sp.Owner,
 			Description: strings.TrimSpace(sp.Description), Production: versions[n]})
 	}
 	return out
@@ -191,7 +193,7 @@ func (s *Server) uiHome(w http.ResponseWriter, r *http.Request, tok *tandem.Toke
 			running = append(running, run)
 		}
 	}
-	models := s.uiModelList()
+	models := modelList(s.Platform.Models())
 	inProd := 0
 	for _, m := range models {
 		if m.Production > 0 {
@@ -211,7 +213,7 @@ func (s *Server) uiHome(w http.ResponseWriter, r *http.Request, tok *tandem.Toke
 }
 
 func (s *Server) uiModels(w http.ResponseWriter, r *http.Request, tok *tandem.Token) error {
-	s.render(w, http.StatusOK, "models", map[string]any{"Title": "Models", "Token": tok, "Models": s.uiModelList()})
+	s.render(w, http.StatusOK, "models", map[string]any{"Title": "Models", "Token": tok, "Models": modelList(s.Platform.Models())})
 	return nil
 }
 
@@ -240,7 +242,7 @@ func (s *Server) uiModel(w http.ResponseWriter, r *http.Request, tok *tandem.Tok
 		if v.Eval == nil {
 			continue
 		}
-		for _, k := range sortedNames(v.Eval.Metrics) {
+		for _, k := range sorted.Keys(v.Eval.Metrics) {
 			if !seen[k] {
 				seen[k] = true
 				metrics = append(metrics, k)

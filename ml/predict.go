@@ -7,6 +7,7 @@ import (
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/feature"
+	"github.com/tandem-data/tandem/internal/sorted"
 )
 
 // Prediction is one entity's score, and who gave it.
@@ -37,25 +38,13 @@ type PredictAnswer struct {
 // the whole answer takes longer than the spec's timeout, every entity
 // gets the prior rate. Each prediction says which answered.
 func (s *Server) Predict(ctx context.Context, name string, entities map[string][]any) (*PredictAnswer, error) {
-	l, err := s.get(name)
+	l, err := s.get(name, "predictor")
 	if err != nil {
 		return nil, err
 	}
-	if err := s.kind(name, "predictor"); err != nil {
+	n, err := feature.CountEntities(entities)
+	if err != nil {
 		return nil, err
-	}
-	n := -1
-	for k, vals := range entities {
-		if n >= 0 && len(vals) != n {
-			return nil, tandem.Errorf(tandem.EINVALID, "entities: %q has %d values and another key has %d; give one value per entity for every key", k, len(vals), n)
-		}
-		n = len(vals)
-	}
-	if n <= 0 {
-		return nil, tandem.Errorf(tandem.EINVALID, `entities is empty; send {"entities": {"customer_id": [12347]}}`)
-	}
-	if n > feature.MaxEntities {
-		return nil, tandem.Errorf(tandem.EINVALID, "%d entities in one request; the limit is %d", n, feature.MaxEntities)
 	}
 	if l == nil {
 		fb := s.fallback(name)
@@ -207,7 +196,7 @@ func (s *Server) servedPredictions(a *PredictAnswer) *PredictAnswer {
 
 // values are an entity's join key values in key order.
 func values(m map[string]any) []any {
-	ks := names(m)
+	ks := sorted.Keys(m)
 	out := make([]any, len(ks))
 	for i, k := range ks {
 		out[i] = m[k]

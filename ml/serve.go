@@ -10,6 +10,8 @@ import (
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/feature"
+	"github.com/tandem-data/tandem/internal/sorted"
+	"github.com/tandem-data/tandem/project"
 )
 
 // loaded is one model version in memory.
@@ -88,9 +90,9 @@ func (s *Server) RefreshFilters(ctx context.Context) error {
 	}
 	next := map[string]map[string]map[string]struct{}{}
 	var firstErr error
-	for _, name := range names(s.Specs) {
+	for _, name := range sorted.Keys(s.Specs) {
 		sp := s.Specs[name]
-		for _, f := range names(sp.Filters) {
+		for _, f := range sorted.Keys(sp.Filters) {
 			set := map[string]struct{}{}
 			err := s.Warehouse.Each(ctx, sp.Filters[f], func(_ []tandem.Column, row []any) error {
 				if len(row) > 0 && row[0] != nil {
@@ -126,7 +128,7 @@ func (s *Server) Allow(name string, filters []string) (func(string) bool, error)
 	}
 	sp, ok := s.Specs[name]
 	if !ok {
-		return nil, tandem.Errorf(tandem.ENOTFOUND, "no model %q%s", name, suggest(name, names(s.Specs)))
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "no model %q%s", name, project.Suggest(name, sorted.Keys(s.Specs)))
 	}
 	var sets []map[string]struct{}
 	for _, f := range filters {
@@ -134,7 +136,7 @@ func (s *Server) Allow(name string, filters []string) (func(string) bool, error)
 			if len(sp.Filters) == 0 {
 				return nil, tandem.Errorf(tandem.EINVALID, "?filter=%s: model %s declares no filters (filters: in its spec)", f, name)
 			}
-			return nil, tandem.Errorf(tandem.EINVALID, "?filter=%s: model %s has the filters %s%s", f, name, strings.Join(names(sp.Filters), ", "), suggest(f, names(sp.Filters)))
+			return nil, tandem.Errorf(tandem.EINVALID, "?filter=%s: model %s has the filters %s%s", f, name, strings.Join(sorted.Keys(sp.Filters), ", "), project.Suggest(f, sorted.Keys(sp.Filters)))
 		}
 		var set map[string]struct{}
 		if m := s.filters.Load(); m != nil {
@@ -167,9 +169,14 @@ type Answer struct {
 	Requested string `json:"requested,omitempty"`
 }
 
-func (s *Server) get(name string) (*loaded, error) {
+// get returns the loaded production version of a model of the kind an
+// endpoint serves (nil when it has none), or an error naming what is wrong.
+func (s *Server) get(name, kind string) (*loaded, error) {
 	if _, ok := s.Specs[name]; !ok {
-		return nil, tandem.Errorf(tandem.ENOTFOUND, "no model %q%s", name, suggest(name, names(s.Specs)))
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "no model %q%s", name, project.Suggest(name, sorted.Keys(s.Specs)))
+	}
+	if err := s.kind(name, kind); err != nil {
+		return nil, err
 	}
 	if m := s.models.Load(); m != nil {
 		if l, ok := (*m)[name]; ok {
@@ -183,7 +190,7 @@ func (s *Server) get(name string) (*loaded, error) {
 func (s *Server) fallback(name string) *loaded {
 	spec := s.Specs[name]
 	if spec.Fallback != "" {
-		if l, _ := s.get(spec.Fallback); l != nil {
+		if l, _ := s.get(spec.Fallback, spec.KindOf()); l != nil {
 			return l
 		}
 	}
@@ -195,11 +202,8 @@ func (s *Server) fallback(name string) *loaded {
 // most popular items) when the user is unknown or scoring takes longer
 // than the spec's timeout, saying so.
 func (s *Server) Recommend(name, user string, k int, excludeSeen bool, allow func(string) bool) (*Answer, error) {
-	l, err := s.get(name)
+	l, err := s.get(name, "recommender")
 	if err != nil {
-		return nil, err
-	}
-	if err := s.kind(name, "recommender"); err != nil {
 		return nil, err
 	}
 	if l == nil {
@@ -247,12 +251,7 @@ func (s *Server) Recommend(name, user string, k int, excludeSeen bool, allow fun
 var beforeScore func(model string)
 
 func (s *Server) kind(name, want string) error {
-	sp := s.Specs[name]
-	got := sp.Kind
-	if got == "" {
-		got = kindOf(sp.Algorithm)
-	}
-	if got != want {
+	if got := s.Specs[name].KindOf(); got != want {
 		if got == "predictor" {
 			return tandem.Errorf(tandem.EINVALID, "model %s is a predictor: POST /api/v1/models/%s/predict", name, name)
 		}
@@ -273,11 +272,8 @@ func (s *Server) popular(fb *loaded, requested, why, user string, k int, exclude
 
 // Similar returns the k items most similar to item.
 func (s *Server) Similar(name, item string, k int, allow func(string) bool) (*Answer, error) {
-	l, err := s.get(name)
+	l, err := s.get(name, "recommender")
 	if err != nil {
-		return nil, err
-	}
-	if err := s.kind(name, "recommender"); err != nil {
 		return nil, err
 	}
 	if l == nil {

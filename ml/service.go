@@ -12,6 +12,8 @@ import (
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/feature"
+	"github.com/tandem-data/tandem/internal/sorted"
+	"github.com/tandem-data/tandem/project"
 )
 
 // Service trains models of a project into its registry.
@@ -38,7 +40,7 @@ func (s *Service) Spec(name string) (*Spec, error) {
 		if len(s.Specs) == 0 {
 			return nil, tandem.Errorf(tandem.ENOTFOUND, "the project declares no models (ml/*.yml)")
 		}
-		return nil, tandem.Errorf(tandem.ENOTFOUND, "no model %q in ml/*.yml%s", name, suggest(name, names(s.Specs)))
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "no model %q in ml/*.yml%s", name, project.Suggest(name, sorted.Keys(s.Specs)))
 	}
 	return sp, nil
 }
@@ -364,6 +366,21 @@ func (s *Spec) reparse() error {
 		}
 	}
 	return nil
+}
+
+// TrainAndPromote trains a new version and promotes it if the gate
+// passes. A refusal is not an error: the verdict says why, the refusal is
+// audited, and production stays.
+func (s *Service) TrainAndPromote(ctx context.Context, name, actor string) (*Version, *Verdict, error) {
+	v, err := s.Train(ctx, name, actor)
+	if err != nil {
+		return nil, nil, err
+	}
+	verdict, err := s.Promote(ctx, name, v.Version, false, "", actor)
+	if err != nil && tandem.ErrorCode(err) != tandem.ECONFLICT {
+		return v, verdict, err
+	}
+	return v, verdict, nil
 }
 
 // Promote promotes a version through the gate (or forced, with a reason).

@@ -17,6 +17,7 @@ import (
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/feature"
+	"github.com/tandem-data/tandem/internal/sorted"
 	"github.com/tandem-data/tandem/project"
 )
 
@@ -137,6 +138,15 @@ var Algorithms = map[string]map[string]any{
 	"xgboost":             {"model_file": ""}, // trained elsewhere: a JSON model file, relative to the project
 }
 
+// KindOf is the spec's kind: as declared, else what its algorithm makes
+// (a spec built in code rather than loaded may leave Kind empty).
+func (s *Spec) KindOf() string {
+	if s.Kind != "" {
+		return s.Kind
+	}
+	return kindOf(s.Algorithm)
+}
+
 // kindOf is the kind of model each algorithm makes.
 func kindOf(algorithm string) string {
 	switch algorithm {
@@ -179,7 +189,7 @@ func Load(p *project.Project) (map[string]*Spec, error) {
 		if s.Fallback != "" {
 			fb, ok := out[s.Fallback]
 			if !ok {
-				return nil, tandem.FileErrorf(tandem.EINVALID, s.File, s.Line, "model %q: fallback %q is not a model of ml/*.yml%s", s.Name, s.Fallback, suggest(s.Fallback, names(out)))
+				return nil, tandem.FileErrorf(tandem.EINVALID, s.File, s.Line, "model %q: fallback %q is not a model of ml/*.yml%s", s.Name, s.Fallback, project.Suggest(s.Fallback, sorted.Keys(out)))
 			}
 			if fb.Kind != s.Kind {
 				return nil, tandem.FileErrorf(tandem.EINVALID, s.File, s.Line, "model %q is a %s; its fallback %q is a %s", s.Name, s.Kind, s.Fallback, fb.Kind)
@@ -201,22 +211,6 @@ func Load(p *project.Project) (map[string]*Spec, error) {
 	return out, nil
 }
 
-func names[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func suggest(name string, known []string) string {
-	if best := project.Nearest(name, known); best != "" {
-		return fmt.Sprintf("; did you mean %q?", best)
-	}
-	return ""
-}
-
 type failFunc func(line int, format string, args ...any) error
 
 func (s *Spec) check(p *project.Project) error {
@@ -231,7 +225,7 @@ func (s *Spec) check(p *project.Project) error {
 	}
 	defaults, ok := Algorithms[s.Algorithm]
 	if !ok {
-		return fail(0, "algorithm %q is not one of %s%s", s.Algorithm, strings.Join(names(Algorithms), ", "), suggest(s.Algorithm, names(Algorithms)))
+		return fail(0, "algorithm %q is not one of %s%s", s.Algorithm, strings.Join(sorted.Keys(Algorithms), ", "), project.Suggest(s.Algorithm, sorted.Keys(Algorithms)))
 	}
 	if s.Kind == "" {
 		s.Kind = kindOf(s.Algorithm)
@@ -260,7 +254,7 @@ func (s *Spec) check(p *project.Project) error {
 	for k, v := range s.Params {
 		d, ok := defaults[k]
 		if !ok {
-			return fail(0, "params: %s takes no %q (it takes %s)%s", s.Algorithm, k, strings.Join(names(defaults), ", "), suggest(k, names(defaults)))
+			return fail(0, "params: %s takes no %q (it takes %s)%s", s.Algorithm, k, strings.Join(sorted.Keys(defaults), ", "), project.Suggest(k, sorted.Keys(defaults)))
 		}
 		if fmt.Sprintf("%T", d) == "float64" {
 			switch x := v.(type) {
@@ -326,7 +320,7 @@ func (s *Spec) check(p *project.Project) error {
 	e := &s.Evaluation
 	for _, m := range e.Metrics {
 		if _, ok := metrics[metricBase(m)]; !ok {
-			return fail(e.Line, "evaluation.metrics: unknown %q for a %s (%s)%s", m, s.Kind, strings.Join(names(metrics), ", "), suggest(metricBase(m), names(metrics)))
+			return fail(e.Line, "evaluation.metrics: unknown %q for a %s (%s)%s", m, s.Kind, strings.Join(sorted.Keys(metrics), ", "), project.Suggest(metricBase(m), sorted.Keys(metrics)))
 		}
 	}
 	if s.Gate.Metric == "" {
@@ -336,7 +330,7 @@ func (s *Spec) check(p *project.Project) error {
 		}
 	}
 	if _, ok := metrics[metricBase(s.Gate.Metric)]; !ok {
-		return fail(s.Gate.Line, "gate.metric %q is not a metric of a %s (%s)", s.Gate.Metric, s.Kind, strings.Join(names(metrics), ", "))
+		return fail(s.Gate.Line, "gate.metric %q is not a metric of a %s (%s)", s.Gate.Metric, s.Kind, strings.Join(sorted.Keys(metrics), ", "))
 	}
 	if s.Gate.MinRatio == 0 {
 		s.Gate.MinRatio = 1
@@ -413,7 +407,7 @@ func (s *Spec) resolveFeatures(reg *feature.Registry) error {
 	if s.FeatureService != "" {
 		svc, ok := reg.Services[s.FeatureService]
 		if !ok {
-			return tandem.FileErrorf(tandem.EINVALID, s.File, s.Line, "model %q: no feature service %q in features/*.yml%s", s.Name, s.FeatureService, suggest(s.FeatureService, names(reg.Services)))
+			return tandem.FileErrorf(tandem.EINVALID, s.File, s.Line, "model %q: no feature service %q in features/*.yml%s", s.Name, s.FeatureService, project.Suggest(s.FeatureService, sorted.Keys(reg.Services)))
 		}
 		refs = svc.Refs
 	} else if refs, err = reg.ParseRefs(s.Features); err != nil {

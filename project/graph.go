@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/sorted"
 )
 
 // buildGraph checks every dependency exists, rejects cycles with the path
@@ -265,7 +266,7 @@ func (p *Project) selectAtom(atom string) (map[string]bool, error) {
 }
 
 func (p *Project) walkUp(from map[string]bool, depth int, out map[string]bool) {
-	frontier := keys(from)
+	frontier := sorted.Keys(from)
 	for d := 0; d < depth && len(frontier) > 0; d++ {
 		var next []string
 		for _, id := range frontier {
@@ -281,7 +282,7 @@ func (p *Project) walkUp(from map[string]bool, depth int, out map[string]bool) {
 }
 
 func (p *Project) walkDown(from map[string]bool, depth int, out map[string]bool) {
-	frontier := keys(from)
+	frontier := sorted.Keys(from)
 	for _, id := range frontier {
 		out[id] = true
 	}
@@ -309,7 +310,7 @@ func (p *Project) ByName(name string) (*tandem.Node, bool) {
 }
 
 // NearestName suggests a model or seed name close to name.
-func (p *Project) NearestName(name string) string { return nearest(name, keys(p.byName)) }
+func (p *Project) NearestName(name string) string { return nearest(name, sorted.Keys(p.byName)) }
 
 // Resolve finds what a reference outside the SQL names (a feature view's
 // source, a model's training data): a model or seed by name, or a source

@@ -147,6 +147,14 @@ func oneLine(s string) string {
 // when none is close: what "did you mean" messages suggest.
 func Nearest(name string, candidates []string) string { return nearest(name, candidates) }
 
+// Suggest is "; did you mean X?" when a candidate is close to name, else "".
+func Suggest(name string, candidates []string) string {
+	if best := nearest(name, candidates); best != "" {
+		return fmt.Sprintf("; did you mean %q?", best)
+	}
+	return ""
+}
+
 // nearest returns the candidate closest to name by edit distance, if close.
 func nearest(name string, candidates []string) string {
 	best, bestD := "", 1<<30

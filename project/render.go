@@ -3,13 +3,13 @@ package project
 import (
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/nikolalohinski/gonja/v2/exec"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/sorted"
 )
 
 // CompileContext answers what compiling a node needs from the warehouse.
@@ -86,7 +86,7 @@ func (rc *renderCall) globals() map[string]any {
 					return nil, userError("ref('%s'): that model is disabled (enabled: false in %s)", name, f)
 				}
 				msg := fmt.Sprintf("ref('%s'): no model or seed named %q", name, name)
-				if near := nearest(name, keys(p.byName)); near != "" {
+				if near := nearest(name, sorted.Keys(p.byName)); near != "" {
 					msg += fmt.Sprintf("; did you mean %q?", near)
 				}
 				return nil, userError("%s", msg)
@@ -111,7 +111,7 @@ func (rc *renderCall) globals() map[string]any {
 			id, ok := p.sources[src+"."+table]
 			if !ok {
 				msg := fmt.Sprintf("source('%s', '%s'): no such source table", src, table)
-				if near := nearest(src+"."+table, keys(p.sources)); near != "" {
+				if near := nearest(src+"."+table, sorted.Keys(p.sources)); near != "" {
 					msg += fmt.Sprintf("; did you mean %q?", near)
 				}
 				return nil, userError("%s; sources are declared under sources: in a models/*.yml file", msg)
@@ -173,15 +173,6 @@ func (rc *renderCall) globals() map[string]any {
 		"modules": map[string]any{},
 	}
 	return g
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // parseModel renders a model once to record its refs, sources and config().

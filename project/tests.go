@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/sorted"
 )
 
 var builtinTests = map[string]bool{"unique": true, "not_null": true, "accepted_values": true, "relationships": true}
@@ -113,7 +114,7 @@ func (p *Project) addGenericTest(file string, line int, target *tandem.Node, col
 			break
 		}
 		if len(e) != 1 {
-			return tandem.FileErrorf(tandem.EINVALID, file, line, "a test entry must be a name or a one-key mapping like `accepted_values: {values: [...]}`, got keys %v", keys(e))
+			return tandem.FileErrorf(tandem.EINVALID, file, line, "a test entry must be a name or a one-key mapping like `accepted_values: {values: [...]}`, got keys %v", sorted.Keys(e))
 		}
 		for k, v := range e {
 			name = k
@@ -237,7 +238,7 @@ func genericTestName(name string, target *tandem.Node, col string, args map[stri
 	}
 	s := strings.Join(parts, "_")
 	var extra []string
-	ks := keys(args)
+	ks := sorted.Keys(args)
 	for _, k := range ks {
 		if strings.HasPrefix(k, "__") {
 			continue
@@ -342,7 +343,7 @@ func (p *Project) compileGenericTest(n *tandem.Node) (string, error) {
 	if col != "" && (declared["column_name"] || macro.KwArgsName != "") {
 		call = append(call, "column_name=__column")
 	}
-	argNames := keys(spec.Args)
+	argNames := sorted.Keys(spec.Args)
 	sort.Strings(argNames)
 	for _, k := range argNames {
 		if strings.HasPrefix(k, "__") || k == "column_name" {

@@ -446,17 +446,13 @@ func (a *app) quickstartModels(ctx context.Context) error {
 		if _, ok := svc.Specs[name]; !ok {
 			continue // an edited project
 		}
-		v, err := svc.Train(ctx, name, startedBy())
+		v, verdict, err := svc.TrainAndPromote(ctx, name, startedBy())
 		if err != nil {
 			done()
 			return err
 		}
 		status := "production"
-		if _, err := svc.Promote(ctx, name, v.Version, false, "", startedBy()); err != nil {
-			if tandem.ErrorCode(err) != tandem.ECONFLICT {
-				done()
-				return err
-			}
+		if !verdict.Pass {
 			status = "candidate (the gate kept production)"
 		}
 		m := v.Spec.Gate.Metric

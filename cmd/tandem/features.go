@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/feature"
+	"github.com/tandem-data/tandem/internal/sorted"
 	"github.com/tandem-data/tandem/kvstore"
 	"github.com/tandem-data/tandem/project"
 )
@@ -95,7 +95,7 @@ func (a *app) featuresCommand() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n, strings.Join(v.Entities, ","), src, ttl, strings.Join(feats, ", "), v.Owner)
 			}
 			tw.Flush()
-			for _, n := range keys(s.Registry.Services) {
+			for _, n := range sorted.Keys(s.Registry.Services) {
 				svc := s.Registry.Services[n]
 				fmt.Fprintf(a.stdout, "service %s: %d features (%s)\n", n, len(svc.Refs), strings.Join(svc.Features, ", "))
 			}
@@ -104,15 +104,6 @@ func (a *app) featuresCommand() *cobra.Command {
 	})
 	c.AddCommand(a.featuresHistoricalCommand(), a.featuresRebuildCommand(), a.featuresMaterializeCommand(), a.featuresOnlineCommand())
 	return c
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func (a *app) featuresHistoricalCommand() *cobra.Command {
@@ -196,7 +187,7 @@ func (a *app) featuresRebuildCommand() *cobra.Command {
 			if a.output == "json" {
 				return a.printJSON(res)
 			}
-			for _, v := range keys(res.Read) {
+			for _, v := range sorted.Keys(res.Read) {
 				fmt.Fprintf(a.stdout, "view %s read from %s\n", v, res.Read[v])
 			}
 			fmt.Fprintf(a.stdout, "Rebuilt %s: %d rows in %.2fs, written to %s.\n", args[0], res.Rebuilt.Rows, res.Rebuilt.Seconds, out)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/feature"
+	"github.com/tandem-data/tandem/internal/sorted"
 	"github.com/tandem-data/tandem/ml"
 )
 
@@ -165,7 +166,7 @@ func (a *app) mlCommand() *cobra.Command {
 				Owner      string `json:"owner,omitempty"`
 			}
 			var rows []row
-			for _, n := range keys(s.Specs) {
+			for _, n := range sorted.Keys(s.Specs) {
 				sp := s.Specs[n]
 				vs, _ := s.Registry.Versions(n)
 				al, _ := s.Registry.Aliases(n)
@@ -349,7 +350,7 @@ func (a *app) printVersion(v *ml.Version) {
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "metric\t%s\t%s\tratio\t\n", v.Algorithm, baseline)
-	for _, m := range keys(e.Metrics) {
+	for _, m := range sorted.Keys(e.Metrics) {
 		if m == "users" {
 			continue
 		}

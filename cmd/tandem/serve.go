@@ -24,6 +24,7 @@ import (
 	"github.com/tandem-data/tandem/eventlog"
 	"github.com/tandem-data/tandem/feature"
 	"github.com/tandem-data/tandem/http"
+	"github.com/tandem-data/tandem/internal/sorted"
 	"github.com/tandem-data/tandem/kvstore"
 	"github.com/tandem-data/tandem/ml"
 	"github.com/tandem-data/tandem/pipeline"
@@ -316,15 +317,12 @@ func (pl *platform) TrainModel(ctx context.Context, actor, name string, promote 
 	pl.trainMu.Lock() // one training at a time: each holds a model's data in memory
 	defer pl.trainMu.Unlock()
 	svc := &ml.Service{Specs: s.Specs, Warehouse: pl.wh, Meta: pl.meta, Registry: s.Registry, Features: pl.Features()}
-	v, err := svc.Train(ctx, name, actor)
-	if err != nil {
-		return nil, nil, err
-	}
 	if !promote {
-		return v, nil, nil
+		v, err := svc.Train(ctx, name, actor)
+		return v, nil, err
 	}
-	verdict, err := svc.Promote(ctx, name, v.Version, false, "", actor)
-	if err != nil && tandem.ErrorCode(err) != tandem.ECONFLICT {
+	v, verdict, err := svc.TrainAndPromote(ctx, name, actor)
+	if err != nil {
 		return v, verdict, err
 	}
 	if changed, err := s.Refresh(); err == nil && len(changed) > 0 {
@@ -345,7 +343,7 @@ func (pl *platform) retrainOnSchedule(ctx context.Context) {
 		wait := time.Minute
 		var due []string
 		if s != nil {
-			for _, name := range keys(s.Specs) {
+			for _, name := range sorted.Keys(s.Specs) {
 				sp := s.Specs[name]
 				if sp.Schedule == "" {
 					continue
