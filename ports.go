@@ -70,6 +70,9 @@ type RunStore interface {
 	LastSuccess(ctx context.Context, node string) (time.Time, error)
 	// FindRuns returns the latest runs first, without node results.
 	FindRuns(ctx context.Context, f RunFilter) ([]*Run, error)
+	// LatestResults returns the latest result of each node (of every node
+	// when nodes is nil), with its RunID, without compiled SQL.
+	LatestResults(ctx context.Context, nodes []string) (map[string]*NodeResult, error)
 
 	// AddTableVersion records a kept version of a table.
 	AddTableVersion(ctx context.Context, v *TableVersion) error

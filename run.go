@@ -41,6 +41,7 @@ type NodeResult struct {
 	Attempts    int           `json:"attempts"` // 1 unless retried
 	Message     string        `json:"message,omitempty"`
 	CompiledSQL string        `json:"compiled_sql,omitempty"`
+	RunID       string        `json:"run_id,omitempty"` // set by LatestResults
 }
 
 // Failed reports whether a node result counts as a failure for retry.

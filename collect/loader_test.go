@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/duckdb"
@@ -182,5 +183,48 @@ func TestReplayAfterPlanFix(t *testing.T) {
 	}
 	if res, err := l.Replay(ctx); err != nil || res.Replayed != 0 {
 		t.Errorf("a second replay: %+v %v", res, err)
+	}
+}
+
+func TestStatsCountPerMinuteAndGroupTheQuarantine(t *testing.T) {
+	f := newFixture(t, "")
+	ctx := context.Background()
+	t0 := f.now
+	f.post(t, "/v1/track", `{"messageId": "s1", "anonymousId": "a", "event": "Product Viewed", "properties": {"product_id": "x"}}`, false)
+	f.post(t, "/v1/track", `{"messageId": "s2", "anonymousId": "a", "event": "Product Viewed", "properties": {"product_id": "y"}}`, false)
+	f.now = t0.Add(2 * time.Minute)
+	f.post(t, "/v1/track", `{"messageId": "s3", "anonymousId": "a", "event": "Product Viewed", "properties": {"product_id": "z"}}`, false)
+	f.post(t, "/v1/track", `{"messageId": "s4", "anonymousId": "a", "event": "Product Viewed", "properties": {"price": 1}}`, false)
+	f.post(t, "/v1/track", `{"messageId": "s5", "anonymousId": "a", "event": "Product Viewed", "properties": {"product_id": 7}}`, false)
+	w, _ := duckdb.Open(filepath.Join(t.TempDir(), "w.duckdb"), duckdb.Options{})
+	defer w.Close()
+	l := NewLoader(f.log, w, f.c.Plan)
+	l.Logger = f.c.Logger
+	if st, err := LoadStats(ctx, w, "events", f.now, 10); err != nil || st.Total != 0 {
+		t.Fatalf("before anything is loaded: %+v %v", st, err)
+	}
+	if err := l.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for next, _ := l.Next(ctx); next < f.log.End(); {
+		var err error
+		if next, err = l.LoadOnce(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := LoadStats(ctx, w, "events", f.now, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm := st.PerMinute["Product Viewed"]
+	if st.Total != 3 || st.Quarantined != 2 || len(pm) != 10 || pm[7] != 2 || pm[9] != 1 {
+		t.Errorf("window %s..%s: total %d, quarantined %d, per minute %v", st.From, st.To, st.Total, st.Quarantined, pm)
+	}
+	if len(st.Groups) != 2 || st.Groups[0].Count != 1 || len(st.Groups[0].Examples) != 1 || st.Groups[0].Examples[0].Path == "" {
+		t.Errorf("quarantine groups: %+v", st.Groups)
+	}
+	// An hour later nothing arrived: the window is the last one with events.
+	if later, err := LoadStats(ctx, w, "events", f.now.Add(3*time.Hour), 10); err != nil || later.Total != 3 || !later.To.Equal(st.To) {
+		t.Errorf("3 hours later: %+v %v", later, err)
 	}
 }

@@ -132,6 +132,38 @@ func (s *MetaStore) FindRun(ctx context.Context, id string) (*tandem.Run, error)
 	return r, rows.Err()
 }
 
+func (s *MetaStore) LatestResults(ctx context.Context, nodes []string) (map[string]*tandem.NodeResult, error) {
+	out := map[string]*tandem.NodeResult{}
+	if nodes != nil && len(nodes) == 0 {
+		return out, nil
+	}
+	inner, args := `select max(seq) from node_results group by node`, []any{}
+	if nodes != nil {
+		inner = `select max(seq) from node_results where node in (?` + strings.Repeat(`, ?`, len(nodes)-1) + `) group by node`
+		for _, n := range nodes {
+			args = append(args, n)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, `select run_id, node, kind, status, started_at, duration_ns, rows, attempts, message
+		from node_results where seq in (`+inner+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n tandem.NodeResult
+		var kind, status string
+		var started sql.NullString
+		var dur int64
+		if err := rows.Scan(&n.RunID, &n.Node, &kind, &status, &started, &dur, &n.Rows, &n.Attempts, &n.Message); err != nil {
+			return nil, err
+		}
+		n.Kind, n.Status, n.StartedAt, n.Duration = tandem.NodeKind(kind), tandem.Status(status), parseTS(started), time.Duration(dur)
+		out[n.Node] = &n
+	}
+	return out, rows.Err()
+}
+
 func (s *MetaStore) LastSuccess(ctx context.Context, node string) (time.Time, error) {
 	var started sql.NullString
 	var dur sql.NullInt64

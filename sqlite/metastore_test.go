@@ -95,3 +95,40 @@ func TestTableVersions(t *testing.T) {
 		t.Errorf("versions = %+v", vs)
 	}
 }
+
+func TestLatestResults(t *testing.T) {
+	ctx := context.Background()
+	s := open(t)
+	t0 := time.Date(2011, 3, 27, 0, 59, 0, 0, time.UTC)
+	save := func(run, node string, st tandem.Status) {
+		t.Helper()
+		if err := s.SaveNodeResult(ctx, run, &tandem.NodeResult{Node: node, Kind: tandem.KindTest, Status: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, id := range []string{"r1", "r2"} {
+		if err := s.CreateRun(ctx, &tandem.Run{ID: id, Command: "build", Status: tandem.StatusSuccess, StartedAt: t0.Add(time.Duration(i) * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save("r1", "test.a", tandem.StatusFail)
+	save("r1", "test.b", tandem.StatusSuccess)
+	save("r2", "test.a", tandem.StatusSuccess)
+	all, err := s.LatestResults(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2 || all["test.a"].Status != tandem.StatusSuccess || all["test.a"].RunID != "r2" || all["test.b"].RunID != "r1" {
+		t.Errorf("latest of every node: %+v %+v", all["test.a"], all["test.b"])
+	}
+	some, err := s.LatestResults(ctx, []string{"test.b", "test.c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(some) != 1 || some["test.b"].Status != tandem.StatusSuccess {
+		t.Errorf("latest of test.b and test.c: %v", some)
+	}
+	if none, err := s.LatestResults(ctx, []string{}); err != nil || len(none) != 0 {
+		t.Errorf("no nodes: %v %v", none, err)
+	}
+}

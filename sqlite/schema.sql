@@ -23,6 +23,7 @@ create table if not exists node_results (
   compiled_sql text not null default '',
   unique (run_id, node)
 );
+create index if not exists node_results_node on node_results (node, seq);
 
 create table if not exists table_versions (
   node       text not null,
