@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/collect"
 	"github.com/tandem-data/tandem/feature"
 	"github.com/tandem-data/tandem/ml"
 	"github.com/tandem-data/tandem/project"
@@ -48,6 +49,18 @@ type Platform interface {
 	// TrainModel trains a new version of a model where the warehouse is
 	// held, and with promote promotes it through the gate.
 	TrainModel(ctx context.Context, actor, name string, promote bool) (*ml.Version, *ml.Verdict, error)
+	// PromoteModel promotes a version through the gate (or forced, with
+	// a reason); RollbackModel puts the previous production version back.
+	// Both swap what is served at once.
+	PromoteModel(ctx context.Context, actor, name string, version int, force bool, reason string) (*ml.Verdict, error)
+	RollbackModel(ctx context.Context, actor, name, reason string) (from, to int, err error)
+	// RollbackTable makes a kept earlier version of a table live again.
+	RollbackTable(ctx context.Context, actor string, n *tandem.Node, version int) (*tandem.TableVersion, error)
+	// Plan is the tracking plan, nil without events/*.yml.
+	Plan() *collect.Plan
+	// EventStats is the collector's traffic of the last minutes and its
+	// quarantine.
+	EventStats(ctx context.Context, minutes int) (*collect.Stats, error)
 }
 
 // RunRequest asks for a run.
@@ -95,6 +108,7 @@ type Server struct {
 	Clock    tandem.Clock
 	mux      *http.ServeMux
 	cache    *cache
+	catalogs catalogCache
 }
 
 // Route is one endpoint and the role it needs ("" for none).

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/collect"
 	"github.com/tandem-data/tandem/feature"
 	"github.com/tandem-data/tandem/ml"
 	"github.com/tandem-data/tandem/project"
@@ -64,6 +65,20 @@ func (t *testPlatform) Models() *ml.Server               { return t.ms }
 // the route's token checks are what this package tests.
 func (t *testPlatform) TrainModel(ctx context.Context, actor, name string, promote bool) (*ml.Version, *ml.Verdict, error) {
 	return &ml.Version{Model: name, Version: 2}, nil, nil
+}
+
+func (t *testPlatform) PromoteModel(ctx context.Context, actor, name string, version int, force bool, reason string) (*ml.Verdict, error) {
+	return &ml.Verdict{Pass: true}, nil
+}
+func (t *testPlatform) RollbackModel(ctx context.Context, actor, name, reason string) (int, int, error) {
+	return 2, 1, nil
+}
+func (t *testPlatform) RollbackTable(ctx context.Context, actor string, n *tandem.Node, version int) (*tandem.TableVersion, error) {
+	return &tandem.TableVersion{Node: n.ID, Version: version}, nil
+}
+func (t *testPlatform) Plan() *collect.Plan { return nil }
+func (t *testPlatform) EventStats(ctx context.Context, minutes int) (*collect.Stats, error) {
+	return &collect.Stats{Minutes: minutes}, nil
 }
 
 func (t *testPlatform) ReplayQuarantined(ctx context.Context) (any, error) {

@@ -7,12 +7,14 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/internal/sorted"
 	"github.com/tandem-data/tandem/ml"
+	"github.com/tandem-data/tandem/schedule"
 )
 
 // The web UI: pages rendered on the server from the same data as the API
@@ -27,6 +29,23 @@ var uiFiles embed.FS
 const sessionCookie = "tandem_token"
 
 var uiFuncs = template.FuncMap{
+	"kindLabel": kindLabel,
+	"histogram": histogram,
+	"dur": func(d time.Duration) string {
+		switch {
+		case d >= time.Minute:
+			return d.Round(time.Second).String()
+		case d >= time.Second:
+			return d.Round(10 * time.Millisecond).String()
+		}
+		return d.Round(time.Millisecond).String()
+	},
+	"short": func(s string, n int) string {
+		if len(s) <= n {
+			return s
+		}
+		return s[:n] + "…"
+	},
 	"fmtTime": func(t time.Time) string {
 		if t.IsZero() {
 			return ""
@@ -53,7 +72,7 @@ var uiFuncs = template.FuncMap{
 // uiPages are parsed once: each page is the layout with its content.
 var uiPages = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, page := range []string{"login", "home", "models", "model"} {
+	for _, page := range []string{"login", "home", "models", "model", "catalog", "node", "lineage", "runs", "run", "events", "features", "feature_view"} {
 		out[page] = template.Must(template.New(page).Funcs(uiFuncs).ParseFS(uiFiles, "ui/layout.html", "ui/"+page+".html"))
 	}
 	return out
@@ -79,6 +98,20 @@ func (s *Server) uiRoutes() {
 	page("GET /{$}", tandem.RoleViewer, s.uiHome)
 	page("GET /ui/models", tandem.RoleViewer, s.uiModels)
 	page("GET /ui/models/{name}", tandem.RoleViewer, s.uiModel)
+	page("POST /ui/models/{name}/promote", tandem.RoleEditor, s.uiPromoteModel)
+	page("POST /ui/models/{name}/rollback", tandem.RoleEditor, s.uiRollbackModel)
+	page("GET /ui/catalog", tandem.RoleViewer, s.uiCatalog)
+	page("GET /ui/nodes/{id}", tandem.RoleViewer, s.uiNode)
+	page("POST /ui/nodes/{id}/rollback", tandem.RoleEditor, s.uiNodeRollback)
+	page("GET /ui/lineage/{id}", tandem.RoleViewer, s.uiLineage)
+	page("GET /ui/runs", tandem.RoleViewer, s.uiRuns)
+	page("GET /ui/runs/{id}", tandem.RoleViewer, s.uiRun)
+	page("POST /ui/runs/{id}/rerun", tandem.RoleEditor, s.uiRerunFailed)
+	page("POST /ui/jobs/{name}/trigger", tandem.RoleEditor, s.uiTriggerJob)
+	page("GET /ui/events", tandem.RoleViewer, s.uiEvents)
+	page("POST /ui/events/replay", tandem.RoleEditor, s.uiReplayEvents)
+	page("GET /ui/features", tandem.RoleViewer, s.uiFeatures)
+	page("GET /ui/features/{name}", tandem.RoleViewer, s.uiFeatureView)
 	s.mux.HandleFunc("GET /ui/login", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusOK, "login", map[string]any{"Title": "Sign in", "Next": safeNext(r.URL.Query().Get("next"))})
 	})
@@ -87,12 +120,15 @@ func (s *Server) uiRoutes() {
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 		http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 	})
-	s.mux.HandleFunc("GET /ui/static/style.css", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/css; charset=utf-8")
-		w.Header().Set("Cache-Control", "max-age=3600")
-		b, _ := uiFiles.ReadFile("ui/style.css")
-		w.Write(b)
-	})
+	for file, typ := range map[string]string{"style.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8"} {
+		s.mux.HandleFunc("GET /ui/static/"+file, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", typ)
+			w.Header().Set("Cache-Control", "max-age=3600")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			b, _ := uiFiles.ReadFile("ui/" + file)
+			w.Write(b)
+		})
+	}
 }
 
 // safeNext keeps a redirect after sign-in on this site.
@@ -131,10 +167,23 @@ func (s *Server) render(w http.ResponseWriter, status int, page string, data map
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; img-src 'self' data:")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// renderFragment renders one named template of a page alone (the
+// catalog's live results).
+func (s *Server) renderFragment(w http.ResponseWriter, page, name string, data map[string]any) error {
+	var buf bytes.Buffer
+	if err := uiPages[page].ExecuteTemplate(&buf, name, data); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(buf.Bytes())
+	return nil
 }
 
 // uiError shows an error as a page, with the API's status code.
@@ -203,17 +252,46 @@ func (s *Server) uiHome(w http.ResponseWriter, r *http.Request, tok *tandem.Toke
 	if len(recent) > 10 {
 		recent = recent[:10]
 	}
-	name := "Tandem"
-	if p := s.Platform.Project(); p != nil {
-		name = p.Name
+	p := s.Platform.Project()
+	data := pageData(r, tok, "Home")
+	data["Project"], data["Failing"], data["Running"], data["Recent"], data["Models"], data["InProduction"] = p.Name, failing, running, recent, models, inProd
+	// Tests whose latest result failed.
+	latest, err := s.Meta.LatestResults(r.Context(), nil)
+	if err != nil {
+		return err
 	}
-	s.render(w, http.StatusOK, "home", map[string]any{"Title": "Home", "Token": tok, "Project": name, "Failing": failing, "Running": running,
-		"Recent": recent, "Models": models, "InProduction": inProd})
+	type failedTest struct {
+		Node   *tandem.Node
+		Result *tandem.NodeResult
+	}
+	var tests []failedTest
+	for _, id := range sorted.Keys(latest) {
+		res := latest[id]
+		if n, ok := p.Nodes[id]; ok && n.Kind == tandem.KindTest && (res.Status == tandem.StatusFail || res.Status == tandem.StatusError) {
+			tests = append(tests, failedTest{n, res})
+		}
+	}
+	data["FailingTests"] = tests
+	var late []*schedule.FreshnessResult
+	for _, f := range s.Platform.Freshness(r.Context()) {
+		if f.Status == schedule.FreshWarn || f.Status == schedule.FreshError {
+			late = append(late, f)
+		}
+	}
+	data["Late"] = late
+	if st, err := s.Platform.EventStats(r.Context(), 60); err == nil {
+		data["Quarantined"], data["Events"] = st.Quarantined, st.Total
+	} else {
+		data["EventsError"] = tandem.ErrorMessage(err)
+	}
+	s.render(w, http.StatusOK, "home", data)
 	return nil
 }
 
 func (s *Server) uiModels(w http.ResponseWriter, r *http.Request, tok *tandem.Token) error {
-	s.render(w, http.StatusOK, "models", map[string]any{"Title": "Models", "Token": tok, "Models": modelList(s.Platform.Models())})
+	data := pageData(r, tok, "Models")
+	data["Models"] = modelList(s.Platform.Models())
+	s.render(w, http.StatusOK, "models", data)
 	return nil
 }
 
@@ -283,8 +361,45 @@ func (s *Server) uiModel(w http.ResponseWriter, r *http.Request, tok *tandem.Tok
 	if len(points) > 0 {
 		chart = lineChart(points, al.Production-1, spec.Gate.Metric)
 	}
-	s.render(w, http.StatusOK, "model", map[string]any{"Title": name, "Token": tok, "Spec": spec, "Aliases": al, "Versions": versions,
-		"Metrics": metrics, "Rows": rows, "Chart": chart})
+	audit, err := m.Registry.Audit(name)
+	if err != nil {
+		return err
+	}
+	for i, j := 0, len(audit)-1; i < j; i, j = i+1, j-1 { // newest first
+		audit[i], audit[j] = audit[j], audit[i]
+	}
+	data := pageData(r, tok, name)
+	data["Spec"], data["Aliases"], data["Versions"], data["Metrics"], data["Rows"], data["Chart"], data["Audit"] = spec, al, versions, metrics, rows, chart, audit
+	s.render(w, http.StatusOK, "model", data)
+	return nil
+}
+
+func (s *Server) uiPromoteModel(w http.ResponseWriter, r *http.Request, tok *tandem.Token) error {
+	name := r.PathValue("name")
+	version, err := strconv.Atoi(r.PostFormValue("version"))
+	if err != nil {
+		return tandem.Errorf(tandem.EINVALID, "version %q is not a number", r.PostFormValue("version"))
+	}
+	force, reason := r.PostFormValue("force") == "1", strings.TrimSpace(r.PostFormValue("reason"))
+	verdict, err := s.Platform.PromoteModel(r.Context(), actor(tok), name, version, force, reason)
+	if err == nil {
+		err = s.record(r.Context(), tok, "model.promote", name, fmt.Sprintf("v%d", version))
+	}
+	done := fmt.Sprintf("v%d is in production", version)
+	if verdict != nil {
+		done += ": " + verdict.Why
+	}
+	back(w, r, "/ui/models/"+name, err, done)
+	return nil
+}
+
+func (s *Server) uiRollbackModel(w http.ResponseWriter, r *http.Request, tok *tandem.Token) error {
+	name := r.PathValue("name")
+	from, to, err := s.Platform.RollbackModel(r.Context(), actor(tok), name, strings.TrimSpace(r.PostFormValue("reason")))
+	if err == nil {
+		err = s.record(r.Context(), tok, "model.rollback", name, fmt.Sprintf("v%d -> v%d", from, to))
+	}
+	back(w, r, "/ui/models/"+name, err, fmt.Sprintf("production is v%d again (was v%d)", to, from))
 	return nil
 }
 

@@ -325,9 +325,7 @@ func (pl *platform) TrainModel(ctx context.Context, actor, name string, promote 
 	if err != nil {
 		return v, verdict, err
 	}
-	if changed, err := s.Refresh(); err == nil && len(changed) > 0 {
-		pl.logger.Info("model versions swapped in", "versions", strings.Join(changed, ", "))
-	}
+	pl.swapModels(s)
 	return v, verdict, nil
 }
 
@@ -898,6 +896,66 @@ func (pl *platform) Reload(ctx context.Context) error {
 	pl.plan.Store(plan)
 	pl.logger.Info("project reloaded", "nodes", len(p.Nodes))
 	return nil
+}
+
+// PromoteModel promotes through the gate and swaps the served version.
+func (pl *platform) PromoteModel(ctx context.Context, actor, name string, version int, force bool, reason string) (*ml.Verdict, error) {
+	s := pl.models.Load()
+	if s == nil {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "the project declares no models (ml/*.yml)")
+	}
+	pl.trainMu.Lock() // the gate may evaluate production again on the candidate's data
+	defer pl.trainMu.Unlock()
+	svc := &ml.Service{Specs: s.Specs, Warehouse: pl.wh, Meta: pl.meta, Registry: s.Registry, Features: pl.Features()}
+	verdict, err := svc.Promote(ctx, name, version, force, reason, actor)
+	if err != nil {
+		return verdict, err
+	}
+	pl.swapModels(s)
+	return verdict, nil
+}
+
+// RollbackModel puts the previous production version back and serves it.
+func (pl *platform) RollbackModel(ctx context.Context, actor, name, reason string) (int, int, error) {
+	s := pl.models.Load()
+	if s == nil {
+		return 0, 0, tandem.Errorf(tandem.ENOTFOUND, "the project declares no models (ml/*.yml)")
+	}
+	if _, ok := s.Specs[name]; !ok {
+		return 0, 0, tandem.Errorf(tandem.ENOTFOUND, "no model %q", name)
+	}
+	from, to, err := s.Registry.Rollback(name, actor, reason)
+	if err != nil {
+		return 0, 0, err
+	}
+	pl.swapModels(s)
+	return from, to, nil
+}
+
+func (pl *platform) swapModels(s *ml.Server) {
+	if changed, err := s.Refresh(); err != nil {
+		pl.logger.Error("model versions not swapped in", "err", err)
+	} else if len(changed) > 0 {
+		pl.logger.Info("model versions swapped in", "versions", strings.Join(changed, ", "))
+	}
+}
+
+func (pl *platform) RollbackTable(ctx context.Context, actor string, n *tandem.Node, version int) (*tandem.TableVersion, error) {
+	v, err := pipeline.NewRunner(pl.Project(), pl.wh, pl.meta).Rollback(ctx, n, version)
+	if err == nil {
+		pl.logger.Info("table rolled back", "node", n.ID, "version", v.Version, "by", actor)
+	}
+	return v, err
+}
+
+func (pl *platform) Plan() *collect.Plan { return pl.plan.Load() }
+
+func (pl *platform) EventStats(ctx context.Context, minutes int) (*collect.Stats, error) {
+	schema := "events"
+	if pl.loader != nil {
+		schema = pl.loader.Schema
+	}
+	return collect.LoadStats(ctx, pl.wh, schema, pl.clock(), minutes)
 }
 
 func (pl *platform) ReplayQuarantined(ctx context.Context) (any, error) {
