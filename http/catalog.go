@@ -32,8 +32,16 @@ type entry struct {
 }
 
 type catalog struct {
-	key     [4]any // what it was built from
+	key     catalogKey
 	entries []*entry
+}
+
+// catalogKey is what an index was built from.
+type catalogKey struct {
+	p    *project.Project
+	plan *collect.Plan
+	reg  *feature.Registry
+	ms   *ml.Server
 }
 
 // catalogCache holds the current index.
@@ -54,7 +62,7 @@ func (c *catalogCache) get(p *project.Project, plan *collect.Plan, fs *feature.S
 	if ms != nil {
 		specs = ms.Specs
 	}
-	key := [4]any{p, plan, reg, specs}
+	key := catalogKey{p, plan, reg, ms}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cur != nil && c.cur.key == key {

@@ -84,7 +84,14 @@ func (s *Server) uiRoutes() {
 		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			tok, err := s.authenticate(r, role)
 			if tandem.ErrorCode(err) == tandem.EUNAUTHORIZED {
-				http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				next := r.URL.RequestURI()
+				if r.Method != http.MethodGet { // an action: come back to the page, not to the action
+					next = "/"
+					if ref, err := url.Parse(r.Referer()); err == nil && ref.Host == r.Host {
+						next = safeNext(ref.RequestURI())
+					}
+				}
+				http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(next), http.StatusSeeOther)
 				return
 			}
 			if err == nil {

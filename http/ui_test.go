@@ -90,3 +90,19 @@ func TestUISignInPagesAndRoles(t *testing.T) {
 		t.Errorf("the style sheet: %d", rec.Code)
 	}
 }
+
+// Every page renders on the test project, and the catalog's live results
+// come as a fragment.
+func TestUIPagesRender(t *testing.T) {
+	s, secrets := newTestServer(t)
+	editor := secrets["editor"]
+	for _, path := range []string{"/", "/ui/catalog", "/ui/catalog?q=orders", "/ui/runs", "/ui/events", "/ui/features", "/ui/models"} {
+		if rec := browse(s, "GET", path, editor, "", ""); rec.Code != 200 {
+			t.Errorf("GET %s: %d\n%s", path, rec.Code, rec.Body)
+		}
+	}
+	rec := browse(s, "GET", "/ui/catalog?q=orders&fragment=1", editor, "", "")
+	if rec.Code != 200 || strings.Contains(rec.Body.String(), "<html") || !strings.Contains(rec.Body.String(), "match") {
+		t.Errorf("the catalog's fragment: %d\n%s", rec.Code, rec.Body)
+	}
+}

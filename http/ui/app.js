@@ -86,7 +86,7 @@ function runLog() {
           pre.append(`${l.at.replace("T", " ").slice(0, 19)} ${l.level} ${l.node ? l.node + ": " : ""}${l.msg}\n`);
           after = l.n;
         }
-        if (body.ended) { location.reload(); return; }
+        if (body.done) { location.reload(); return; }
       }
     } catch (e) { /* the server restarts: try again */ }
     setTimeout(poll, 1000);
