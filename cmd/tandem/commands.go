@@ -416,9 +416,10 @@ Next (from this folder):
   %[1]s docs generate --project-dir %[2]s       # target/catalog.json with docs and lineage
   edit %[2]s/models/marts/orders.sql, then: %[1]s build -s orders+ --project-dir %[2]s
 
-Run it as a platform (hourly and daily jobs, freshness SLAs, alerts, HTTP API on 127.0.0.1:8080):
+Run it as a platform (hourly and daily jobs, freshness SLAs, alerts, web UI and HTTP API on 127.0.0.1:8080):
   %[1]s token create --role admin --project-dir %[2]s   # prints a token once
   %[1]s serve --project-dir %[2]s --clock-start 2011-09-01T00:00:00Z   # the data ends in August 2011: serve as of then
+  open http://127.0.0.1:8080/ and sign in with the token: catalog, lineage, runs, events, features, models
   curl -H "Authorization: Bearer <token>" http://127.0.0.1:8080/api/v1/jobs
   curl -H "Authorization: Bearer <token>" "http://127.0.0.1:8080/api/v1/models/product_recs/recommend?user=12347&k=5"
   curl -H "Authorization: Bearer <token>" "http://127.0.0.1:8080/api/v1/models/product_recs/similar?item=85123A&k=5"
