@@ -145,17 +145,7 @@ func TestReplayAfterPlanFix(t *testing.T) {
 	plan := f.c.Plan()
 	l := NewLoader(f.log, w, func() *Plan { return plan })
 	l.Logger = f.c.Logger
-	drain := func() {
-		if err := l.Prepare(ctx); err != nil {
-			t.Fatal(err)
-		}
-		for next, _ := l.Next(ctx); next < f.log.End(); {
-			var err error
-			if next, err = l.LoadOnce(ctx, next); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	drain := func() { f.drain(t, l) }
 	drain()
 	if got := count(t, w, "select count(*) from events.quarantine"); got != "2" {
 		t.Fatalf("quarantined: %s", got)
@@ -186,6 +176,21 @@ func TestReplayAfterPlanFix(t *testing.T) {
 	}
 }
 
+// drain prepares the loader's tables and loads everything in the log.
+func (f *fixture) drain(t *testing.T, l *Loader) {
+	t.Helper()
+	ctx := context.Background()
+	if err := l.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for next, _ := l.Next(ctx); next < f.log.End(); {
+		var err error
+		if next, err = l.LoadOnce(ctx, next); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestStatsCountPerMinuteAndGroupTheQuarantine(t *testing.T) {
 	f := newFixture(t, "")
 	ctx := context.Background()
@@ -203,15 +208,7 @@ func TestStatsCountPerMinuteAndGroupTheQuarantine(t *testing.T) {
 	if st, err := LoadStats(ctx, w, "events", f.now, 10); err != nil || st.Total != 0 {
 		t.Fatalf("before anything is loaded: %+v %v", st, err)
 	}
-	if err := l.Prepare(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for next, _ := l.Next(ctx); next < f.log.End(); {
-		var err error
-		if next, err = l.LoadOnce(ctx, next); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f.drain(t, l)
 	st, err := LoadStats(ctx, w, "events", f.now, 10)
 	if err != nil {
 		t.Fatal(err)

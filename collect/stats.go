@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/conv"
 )
 
 // Stats is the recent traffic of the collector as loaded into the
@@ -63,7 +64,7 @@ func LoadStats(ctx context.Context, w tandem.Warehouse, schema string, now time.
 	err = w.Each(ctx, fmt.Sprintf(`select coalesce(event, type), date_diff('minute', %s, received_at), count(*)
 		from %s.events where %s group by all`, tsLit(st.From), s, window), func(_ []tandem.Column, row []any) error {
 		name, _ := row[0].(string)
-		m, n := toInt(row[1]), toInt(row[2])
+		m, n := conv.Int64(row[1]), conv.Int64(row[2])
 		if m < 0 || m >= int64(minutes) {
 			return nil
 		}
@@ -78,7 +79,7 @@ func LoadStats(ctx context.Context, w tandem.Warehouse, schema string, now time.
 		return nil, err
 	}
 	err = w.Each(ctx, fmt.Sprintf(`select count(*) from %s.quarantine where %s and not replayed`, s, window), func(_ []tandem.Column, row []any) error {
-		st.Quarantined = toInt(row[0])
+		st.Quarantined = conv.Int64(row[0])
 		return nil
 	})
 	if err != nil {
@@ -87,7 +88,7 @@ func LoadStats(ctx context.Context, w tandem.Warehouse, schema string, now time.
 	byType := map[string]*QuarantineGroup{}
 	err = w.Each(ctx, fmt.Sprintf(`select violation, count(*) from %s.quarantine where not replayed group by all order by 2 desc, 1`, s),
 		func(_ []tandem.Column, row []any) error {
-			g := &QuarantineGroup{Violation: fmt.Sprint(row[0]), Count: toInt(row[1])}
+			g := &QuarantineGroup{Violation: fmt.Sprint(row[0]), Count: conv.Int64(row[1])}
 			byType[g.Violation] = g
 			st.Groups = append(st.Groups, g)
 			return nil
@@ -108,20 +109,4 @@ func LoadStats(ctx context.Context, w tandem.Warehouse, schema string, now time.
 		return nil
 	})
 	return st, err
-}
-
-func toInt(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case int32:
-		return int64(x)
-	case int:
-		return int64(x)
-	case uint64:
-		return int64(x)
-	case float64:
-		return int64(x)
-	}
-	return 0
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/conv"
 	"github.com/tandem-data/tandem/project"
 )
 
@@ -59,10 +60,10 @@ func (s *Store) Stats(ctx context.Context, name string) (*ViewStats, error) {
 		}
 	}
 	err := s.Warehouse.Each(ctx, "select "+strings.Join(sel, ", ")+" from "+v.Relation, func(_ []tandem.Column, row []any) error {
-		out.Rows = asInt(row[0])
+		out.Rows = conv.Int64(row[0])
 		out.Latest, _ = row[1].(time.Time)
 		for i, f := range v.Features {
-			fs := &FeatureStats{Name: f.Name, Type: f.Type, Nulls: asInt(row[2+4*i]), Distinct: asInt(row[3+4*i])}
+			fs := &FeatureStats{Name: f.Name, Type: f.Type, Nulls: conv.Int64(row[2+4*i]), Distinct: conv.Int64(row[3+4*i])}
 			if row[4+4*i] != nil {
 				fs.Min, fs.Max = fmt.Sprint(row[4+4*i]), fmt.Sprint(row[5+4*i])
 			}
@@ -106,7 +107,7 @@ func (s *Store) histogram(ctx context.Context, v *View, fs *FeatureStats) error 
 		if width <= 0 {
 			fs.Bins = []Bin{{Label: fs.Min, Count: 0}}
 			return s.Warehouse.Each(ctx, fmt.Sprintf("select count(%s) from %s", c, v.Relation), func(_ []tandem.Column, row []any) error {
-				fs.Bins[0].Count = asInt(row[0])
+				fs.Bins[0].Count = conv.Int64(row[0])
 				return nil
 			})
 		}
@@ -117,31 +118,15 @@ func (s *Store) histogram(ctx context.Context, v *View, fs *FeatureStats) error 
 		sql := fmt.Sprintf("select least(floor((%s::DOUBLE - %v) / %v)::BIGINT, %d) as b, count(*) from %s where %s is not null group by b",
 			c, lo, width, n-1, v.Relation, c)
 		return s.Warehouse.Each(ctx, sql, func(_ []tandem.Column, row []any) error {
-			if b := asInt(row[0]); b >= 0 && b < n {
-				fs.Bins[b].Count = asInt(row[1])
+			if b := conv.Int64(row[0]); b >= 0 && b < n {
+				fs.Bins[b].Count = conv.Int64(row[1])
 			}
 			return nil
 		})
 	}
 	sql := fmt.Sprintf("select %s::VARCHAR as v, count(*) as n from %s where %s is not null group by v order by n desc, v limit 8", c, v.Relation, c)
 	return s.Warehouse.Each(ctx, sql, func(_ []tandem.Column, row []any) error {
-		fs.Bins = append(fs.Bins, Bin{Label: fmt.Sprint(row[0]), Count: asInt(row[1])})
+		fs.Bins = append(fs.Bins, Bin{Label: fmt.Sprint(row[0]), Count: conv.Int64(row[1])})
 		return nil
 	})
-}
-
-func asInt(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case int32:
-		return int64(x)
-	case int:
-		return int64(x)
-	case uint64:
-		return int64(x)
-	case float64:
-		return int64(x)
-	}
-	return 0
 }

@@ -137,14 +137,23 @@ func (s *Server) previewNode(w http.ResponseWriter, r *http.Request, _ *tandem.T
 	return writeJSON(w, http.StatusOK, rows)
 }
 
-func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, _ *tandem.Token) error {
-	limit, err := intParam(r, "limit", 20, 1000)
+// runFilter reads ?limit=&job=&status= (API and UI alike).
+func runFilter(r *http.Request, defLimit int) (tandem.RunFilter, error) {
+	limit, err := intParam(r, "limit", defLimit, 1000)
 	if err != nil {
-		return err
+		return tandem.RunFilter{}, err
 	}
 	f := tandem.RunFilter{Limit: limit, Job: r.URL.Query().Get("job")}
 	if st := r.URL.Query().Get("status"); st != "" {
 		f.Statuses = []tandem.Status{tandem.Status(st)}
+	}
+	return f, nil
+}
+
+func (s *Server) listRuns(w http.ResponseWriter, r *http.Request, _ *tandem.Token) error {
+	f, err := runFilter(r, 20)
+	if err != nil {
+		return err
 	}
 	runs, err := s.Meta.FindRuns(r.Context(), f)
 	if err != nil {

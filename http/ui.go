@@ -40,6 +40,18 @@ var uiFuncs = template.FuncMap{
 		}
 		return d.Round(time.Millisecond).String()
 	},
+	// age says how old something is, in the unit that reads best.
+	"age": func(d time.Duration) string {
+		switch {
+		case d <= 0:
+			return ""
+		case d >= 48*time.Hour:
+			return fmt.Sprintf("%d days", int(d.Hours()/24))
+		case d >= 2*time.Hour:
+			return fmt.Sprintf("%d hours", int(d.Hours()))
+		}
+		return d.Round(time.Minute).String()
+	},
 	"short": func(s string, n int) string {
 		if len(s) <= n {
 			return s

@@ -222,20 +222,16 @@ func (s *Server) uiLineage(w http.ResponseWriter, r *http.Request, tok *tandem.T
 var runStatuses = []tandem.Status{tandem.StatusQueued, tandem.StatusRunning, tandem.StatusSuccess, tandem.StatusWarn, tandem.StatusError}
 
 func (s *Server) uiRuns(w http.ResponseWriter, r *http.Request, tok *tandem.Token) error {
-	limit, err := intParam(r, "limit", 50, 1000)
+	f, err := runFilter(r, 50)
 	if err != nil {
 		return err
-	}
-	f := tandem.RunFilter{Limit: limit, Job: r.URL.Query().Get("job")}
-	if st := r.URL.Query().Get("status"); st != "" {
-		f.Statuses = []tandem.Status{tandem.Status(st)}
 	}
 	runs, err := s.Meta.FindRuns(r.Context(), f)
 	if err != nil {
 		return err
 	}
 	data := pageData(r, tok, "Runs")
-	data["Runs"], data["Jobs"], data["Statuses"], data["Job"], data["Status"], data["Limit"] = runs, s.Platform.Jobs(), runStatuses, f.Job, r.URL.Query().Get("status"), limit
+	data["Runs"], data["Jobs"], data["Statuses"], data["Job"], data["Status"], data["Limit"] = runs, s.Platform.Jobs(), runStatuses, f.Job, r.URL.Query().Get("status"), f.Limit
 	s.render(w, http.StatusOK, "runs", data)
 	return nil
 }
@@ -466,7 +462,7 @@ func (s *Server) uiFeatures(w http.ResponseWriter, r *http.Request, tok *tandem.
 	type viewRow struct {
 		V      *feature.View
 		Latest time.Time
-		Age    string
+		Age    time.Duration
 		Rows   int64
 	}
 	var views []viewRow
@@ -477,7 +473,7 @@ func (s *Server) uiFeatures(w http.ResponseWriter, r *http.Request, tok *tandem.
 			if latest, n, err := viewFreshness(ctx, fs, v); err == nil {
 				row.Latest, row.Rows = latest, n
 				if !latest.IsZero() {
-					row.Age = s.Clock().Sub(latest).Round(time.Minute).String()
+					row.Age = s.Clock().Sub(latest)
 				}
 			}
 		}
@@ -589,7 +585,7 @@ func (s *Server) uiFeatureView(w http.ResponseWriter, r *http.Request, tok *tand
 		} else {
 			data["Stats"] = st
 			if !st.Latest.IsZero() {
-				data["Age"] = s.Clock().Sub(st.Latest).Round(time.Minute).String()
+				data["Age"] = s.Clock().Sub(st.Latest)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/conv"
 	"github.com/tandem-data/tandem/project"
 )
 
@@ -213,25 +214,7 @@ func count(ctx context.Context, db interface {
 	if err != nil {
 		return 0, err
 	}
-	return toInt64(rows.Rows[0][0]), nil
-}
-
-func toInt64(v any) int64 {
-	switch t := v.(type) {
-	case int64:
-		return t
-	case int32:
-		return int64(t)
-	case int:
-		return int64(t)
-	case uint64:
-		return int64(t)
-	case float64:
-		return int64(t)
-	}
-	var n int64
-	fmt.Sscan(fmt.Sprint(v), &n)
-	return n
+	return conv.Int64(rows.Rows[0][0]), nil
 }
 
 // incremental inserts only new rows into an existing table, in one

@@ -120,16 +120,25 @@ func (s *MetaStore) FindRun(ctx context.Context, id string) (*tandem.Run, error)
 	defer rows.Close()
 	for rows.Next() {
 		var n tandem.NodeResult
-		var kind, status string
-		var started sql.NullString
-		var dur int64
-		if err := rows.Scan(&n.Node, &kind, &status, &started, &dur, &n.Rows, &n.Attempts, &n.Message, &n.CompiledSQL); err != nil {
+		if err := scanResult(rows, &n, &n.CompiledSQL); err != nil {
 			return nil, err
 		}
-		n.Kind, n.Status, n.StartedAt, n.Duration = tandem.NodeKind(kind), tandem.Status(status), parseTS(started), time.Duration(dur)
 		r.Nodes = append(r.Nodes, &n)
 	}
 	return r, rows.Err()
+}
+
+// scanResult reads a node result's columns (node, kind, status,
+// started_at, duration_ns, rows, attempts, message) and one more into extra.
+func scanResult(rows *sql.Rows, n *tandem.NodeResult, extra *string) error {
+	var kind, status string
+	var started sql.NullString
+	var dur int64
+	if err := rows.Scan(&n.Node, &kind, &status, &started, &dur, &n.Rows, &n.Attempts, &n.Message, extra); err != nil {
+		return err
+	}
+	n.Kind, n.Status, n.StartedAt, n.Duration = tandem.NodeKind(kind), tandem.Status(status), parseTS(started), time.Duration(dur)
+	return nil
 }
 
 func (s *MetaStore) LatestResults(ctx context.Context, nodes []string) (map[string]*tandem.NodeResult, error) {
@@ -144,7 +153,7 @@ func (s *MetaStore) LatestResults(ctx context.Context, nodes []string) (map[stri
 			args = append(args, n)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, `select run_id, node, kind, status, started_at, duration_ns, rows, attempts, message
+	rows, err := s.db.QueryContext(ctx, `select node, kind, status, started_at, duration_ns, rows, attempts, message, run_id
 		from node_results where seq in (`+inner+`)`, args...)
 	if err != nil {
 		return nil, err
@@ -152,13 +161,9 @@ func (s *MetaStore) LatestResults(ctx context.Context, nodes []string) (map[stri
 	defer rows.Close()
 	for rows.Next() {
 		var n tandem.NodeResult
-		var kind, status string
-		var started sql.NullString
-		var dur int64
-		if err := rows.Scan(&n.RunID, &n.Node, &kind, &status, &started, &dur, &n.Rows, &n.Attempts, &n.Message); err != nil {
+		if err := scanResult(rows, &n, &n.RunID); err != nil {
 			return nil, err
 		}
-		n.Kind, n.Status, n.StartedAt, n.Duration = tandem.NodeKind(kind), tandem.Status(status), parseTS(started), time.Duration(dur)
 		out[n.Node] = &n
 	}
 	return out, rows.Err()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/examples"
+	"github.com/tandem-data/tandem/internal/conv"
 	"github.com/tandem-data/tandem/pipeline"
 	"github.com/tandem-data/tandem/project"
 )
@@ -494,17 +495,11 @@ func (a *app) quickstartSummary(ctx context.Context, p *project.Project, wh tand
 		rows, err := wh.Query(ctx, "select count(*) from "+r.String(), 1)
 		count := "?"
 		if err == nil {
-			count = thousands(toInt(rows.Rows[0][0]))
+			count = thousands(conv.Int64(rows.Rows[0][0]))
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s rows\t%s\n", r.Schema+"."+r.Name, n.Materialized, count, firstLine(n.Description))
 	}
 	tw.Flush()
-}
-
-func toInt(v any) int64 {
-	var n int64
-	fmt.Sscan(fmt.Sprint(v), &n)
-	return n
 }
 
 func (a *app) versionCommand() *cobra.Command {
