@@ -314,7 +314,8 @@ func TestWebUIInABrowser(t *testing.T) {
 	}
 	p.screenshot("feature_view")
 
-	// Models: the editor promotes v2 through the gate, then rolls back.
+	// Models: the list, then the editor promotes v2 through the gate and rolls back.
+	wants(t, "models", p.open("/ui/models"), "popular_products", "most_popular", "product_recs", "ease", "buy_again_xgb", "xgboost")
 	model := p.open("/ui/models/popular_products")
 	wants(t, "model", model, "v1", "v2", "production", "Promote v2", "Promotions and the gate's verdicts", "promote")
 	p.run("promote v2", chromedp.Click(`button[data-promote="2"]`, chromedp.ByQuery))
