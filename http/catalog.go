@@ -75,14 +75,7 @@ func (c *catalogCache) get(p *project.Project, plan *collect.Plan, fs *feature.S
 
 func buildCatalog(p *project.Project, plan *collect.Plan, reg *feature.Registry, specs map[string]*ml.Spec) *catalog {
 	c := &catalog{}
-	add := func(e *entry) {
-		e.name = strings.ToLower(e.Name)
-		e.owner = strings.ToLower(e.Owner)
-		e.tags = strings.ToLower(strings.Join(e.Tags, " "))
-		e.columns = strings.ToLower(strings.Join(e.Columns, " "))
-		e.text = strings.ToLower(e.Description)
-		c.entries = append(c.entries, e)
-	}
+	add := c.add
 	if p != nil {
 		for _, id := range sorted.Keys(p.Nodes) {
 			n := p.Nodes[id]
@@ -118,6 +111,16 @@ func buildCatalog(p *project.Project, plan *collect.Plan, reg *feature.Registry,
 		add(&entry{Kind: "ml_model", Name: name, Description: strings.TrimSpace(sp.Description), Owner: sp.Owner, URL: "/ui/models/" + name})
 	}
 	return c
+}
+
+// add indexes an entry.
+func (c *catalog) add(e *entry) {
+	e.name = strings.ToLower(e.Name)
+	e.owner = strings.ToLower(e.Owner)
+	e.tags = strings.ToLower(strings.Join(e.Tags, " "))
+	e.columns = strings.ToLower(strings.Join(e.Columns, " "))
+	e.text = strings.ToLower(e.Description)
+	c.entries = append(c.entries, e)
 }
 
 // term is one word of a query, optionally bound to a field:

@@ -24,6 +24,7 @@ import (
 // testPlatform answers for the HTTP layer; tandem serve's own platform is
 // tested end to end in cmd/tandem.
 type testPlatform struct {
+	runs []*RunRequest // what StartRun was asked
 	p    *project.Project
 	meta tandem.MetaStore
 	fs   *feature.Store
@@ -36,6 +37,7 @@ func (t *testPlatform) Preview(ctx context.Context, n *tandem.Node, limit int) (
 	return &tandem.Rows{Columns: []tandem.Column{{Name: "id"}}, Rows: [][]any{{1}}}, nil
 }
 func (t *testPlatform) StartRun(ctx context.Context, actor string, req *RunRequest) (*tandem.Run, error) {
+	t.runs = append(t.runs, req)
 	run := &tandem.Run{ID: "r-" + time.Now().Format("150405.000000000"), Command: "build", Status: tandem.StatusQueued, StartedAt: time.Now(), StartedBy: actor}
 	return run, t.meta.CreateRun(ctx, run)
 }

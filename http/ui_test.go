@@ -1,11 +1,15 @@
 package http
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tandem-data/tandem"
 )
 
 // browse sends a request as a browser would: the session cookie, a form
@@ -104,5 +108,30 @@ func TestUIPagesRender(t *testing.T) {
 	rec := browse(s, "GET", "/ui/catalog?q=orders&fragment=1", editor, "", "")
 	if rec.Code != 200 || strings.Contains(rec.Body.String(), "<html") || !strings.Contains(rec.Body.String(), "match") {
 		t.Errorf("the catalog's fragment: %d\n%s", rec.Code, rec.Body)
+	}
+}
+
+// "Run the failed nodes again" starts a run of exactly those nodes and
+// goes to it; a run without failures says so.
+func TestUIRerunFailedNodes(t *testing.T) {
+	s, secrets := newTestServer(t)
+	ctx := context.Background()
+	s.Meta.CreateRun(ctx, &tandem.Run{ID: "run-2", Command: "build", Status: tandem.StatusError, StartedAt: time.Now()})
+	s.Meta.SaveNodeResult(ctx, "run-2", &tandem.NodeResult{Node: "model.p.a", Kind: tandem.KindModel, Status: tandem.StatusError, Message: "boom"})
+	page := browse(s, "GET", "/ui/runs/run-2", secrets["editor"], "", "")
+	if !strings.Contains(page.Body.String(), "Run the 1 failed nodes again") || !strings.Contains(page.Body.String(), "boom") {
+		t.Fatalf("the failed run's page:\n%s", page.Body)
+	}
+	rec := browse(s, "POST", "/ui/runs/run-2/rerun", secrets["editor"], "", "")
+	tp := s.Platform.(*testPlatform)
+	if rec.Code != 303 || !strings.HasPrefix(rec.Header().Get("Location"), "/ui/runs/r-") || len(tp.runs) != 1 || strings.Join(tp.runs[0].Select, ",") != "a" {
+		t.Errorf("rerun: %d %v, runs asked: %+v", rec.Code, rec.Header(), tp.runs)
+	}
+	rec = browse(s, "POST", "/ui/runs/run-1/rerun", secrets["editor"], "", "")
+	if loc := rec.Header().Get("Location"); rec.Code != 303 || !strings.Contains(loc, "failed=") || len(tp.runs) != 1 {
+		t.Errorf("rerun of a run without failures: %d %s", rec.Code, loc)
+	}
+	if rec := browse(s, "POST", "/ui/runs/run-2/rerun", secrets["viewer"], "", ""); rec.Code != 403 || len(tp.runs) != 1 {
+		t.Errorf("a viewer's rerun: %d", rec.Code)
 	}
 }
