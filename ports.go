@@ -12,9 +12,11 @@ import (
 // QuoteIdent.
 type Warehouse interface {
 	// Exec runs statements and returns the rows affected by the last one.
-	Exec(ctx context.Context, sql string) (int64, error)
+	// Values a user sent or built go in args, as parameters ($1 or ?),
+	// never spliced into sql: with args, sql is one statement.
+	Exec(ctx context.Context, sql string, args ...any) (int64, error)
 	// Query runs a query and returns at most limit rows (all when limit <= 0).
-	Query(ctx context.Context, sql string, limit int) (*Rows, error)
+	Query(ctx context.Context, sql string, limit int, args ...any) (*Rows, error)
 	// Each runs a query and calls fn for every row, without holding the
 	// result in memory. cols and row are reused between calls; timestamps
 	// are time.Time. An error from fn stops it and is returned.
@@ -33,8 +35,8 @@ type Warehouse interface {
 
 // Execer runs statements inside a transaction.
 type Execer interface {
-	Exec(ctx context.Context, sql string) (int64, error)
-	Query(ctx context.Context, sql string, limit int) (*Rows, error)
+	Exec(ctx context.Context, sql string, args ...any) (int64, error)
+	Query(ctx context.Context, sql string, limit int, args ...any) (*Rows, error)
 }
 
 // Rows is a materialized query result.

@@ -215,7 +215,7 @@ func TestSingleCallsLimitsGzipAndKeys(t *testing.T) {
 		t.Errorf("write key in the body: %v %v", resp.StatusCode, err)
 	}
 	f.key = "wk_wrong"
-	if code, _, raw := f.post(t, "/v1/track", `{}`, false); code != 401 || !strings.Contains(raw, "unknown write key") {
+	if code, _, raw := f.post(t, "/v1/track", `{}`, false); code != 401 || !strings.Contains(raw, "unknown or revoked write key") {
 		t.Errorf("wrong key: %d %s", code, raw)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +20,25 @@ import (
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/internal/jsonw"
 )
+
+// MaxSkew is the largest interval between a message's timestamp and its
+// sentAt that the clock-skew correction applies (Go's time.Duration holds
+// 292 years; past that, Sub saturates and the correction wrapped 9999-01-01
+// to 1734). Segment's SDKs queue for days, not decades.
+const MaxSkew = 100 * 365 * 24 * time.Hour
+
+// absDuration is |a - b| without overflow: false saturation is caught by
+// comparing the years first.
+func absDuration(a, b time.Time) time.Duration {
+	if y := a.Year() - b.Year(); y > 200 || y < -200 {
+		return 1<<63 - 1
+	}
+	d := a.Sub(b)
+	if d < 0 {
+		return -d
+	}
+	return d
+}
 
 // Segment's limits.
 const (
@@ -73,7 +91,16 @@ type Collector struct {
 	OnCollect func(accepted, quarantined, duplicates int)
 
 	keyMu sync.Mutex
-	keys  map[string]string // hash -> source
+	keys  map[string]cachedKey // hash -> source, for KeyTTL
+}
+
+// KeyTTL bounds how long a write key stays cached: a key revoked through
+// the API, the UI or the CLI (another process) is refused within it.
+const KeyTTL = 500 * time.Millisecond
+
+type cachedKey struct {
+	source string
+	at     time.Time // monotonic: the platform's clock may be shifted
 }
 
 // WriteKeyRole is the role of a source's write key in the token store;
@@ -198,21 +225,25 @@ func (c *Collector) source(r *http.Request, body *fastjson.Value) (string, error
 		return "", errors.New("send the source's write key as the HTTP Basic user name or as writeKey in the body (create one with `tandem key create --source NAME`)")
 	}
 	h := hashKey(key)
+	now := time.Now()
 	c.keyMu.Lock()
-	src, hit := c.keys[h]
+	ck, hit := c.keys[h]
 	c.keyMu.Unlock()
-	if hit {
-		return src, nil
+	if hit && now.Sub(ck.at) < KeyTTL {
+		return ck.source, nil
 	}
 	tok, err := c.Tokens.FindToken(r.Context(), h)
 	if err != nil || tok.Role != WriteKeyRole {
-		return "", errors.New("unknown write key")
+		c.keyMu.Lock()
+		delete(c.keys, h)
+		c.keyMu.Unlock()
+		return "", errors.New("unknown or revoked write key")
 	}
 	c.keyMu.Lock()
-	if c.keys == nil {
-		c.keys = map[string]string{}
+	if c.keys == nil || len(c.keys) > 10000 {
+		c.keys = map[string]cachedKey{}
 	}
-	c.keys[h] = tok.Name
+	c.keys[h] = cachedKey{source: tok.Name, at: now}
 	c.keyMu.Unlock()
 	return tok.Name, nil
 }
@@ -291,7 +322,6 @@ func (c *Collector) collect(ctx context.Context, source, kind string, items []it
 	plan := c.Plan()
 	resp := &Response{Success: true}
 	records := make([][]byte, 0, len(items))
-	var ids []string
 	inBatch := make(map[string]bool, len(items))
 	// One buffer holds every record of the call; a record is a slice of it.
 	buf := make([]byte, 0, 512*len(items))
@@ -299,36 +329,17 @@ func (c *Collector) collect(ctx context.Context, source, kind string, items []it
 	if batchCtx != nil {
 		batchCtxJSON = jsonw.AppendValue(nil, batchCtx)
 	}
-	for i, it := range items {
-		env := &Envelope{Source: source, ReceivedAt: now}
-		if it.v == nil {
-			env.Raw = rawOf(it.raw)
-			env.Violations = []Violation{{Type: Malformed, Path: "", Message: "not a JSON object"}}
-		} else {
-			ev, v := normalize(it.v, kind, sentAt, batchCtxJSON, now)
-			env.Event = ev
-			// Segment's 32 KB per message; the message is encoded to
-			// measure it only when its parts come near the limit.
-			if ev == nil || ev.size() > MaxMessageBytes-1024 {
-				if full := jsonw.AppendValue(nil, it.v); len(full) > MaxMessageBytes {
-					ev.Properties, ev.Traits, ev.Context = nil, nil, nil // the record keeps 1 KB of it, not 32
-					env.Event, v = ev, &Violation{Type: Malformed, Path: fmt.Sprintf("batch[%d]", i), Message: fmt.Sprintf("message is %d bytes; the limit is %d (32 KB)", len(full), MaxMessageBytes)}
-					env.Raw = jsonw.AppendString(nil, string(full[:1024])+"...")
-				}
-			}
-			if v != nil {
-				env.Violations = []Violation{*v}
-			} else if inBatch[ev.MessageID] || c.Dedup != nil && c.Dedup.Seen(ev.MessageID, now) {
-				resp.Duplicates++
-				continue
-			} else if ev.Type == "track" {
-				env.Violations = plan.Validate(ev.Event, it.v.Get("properties"))
-			}
-			if len(env.Violations) > 0 && env.Raw == nil {
-				// Quarantine keeps the message as sent: replay needs it.
-				env.Raw = jsonw.AppendValue(nil, it.v)
-			}
-		}
+	// The message ids this call reserved, and the messages whose id another
+	// call holds until its append is durable: they are decided after this
+	// call's own append (waiting before it could deadlock two batches).
+	var claims []*Claim
+	type held struct {
+		env   *Envelope
+		key   string
+		other *Claim
+	}
+	var waiting []held
+	add := func(i int, env *Envelope) {
 		if len(env.Violations) > 0 {
 			env.Kind = "quarantine"
 			resp.Quarantined++
@@ -339,28 +350,109 @@ func (c *Collector) collect(ctx context.Context, source, kind string, items []it
 			// The normalized event holds what the warehouse loads.
 			env.Kind = "event"
 			resp.Accepted++
-			ids = append(ids, env.Event.MessageID)
-			inBatch[env.Event.MessageID] = true
 		}
 		start := len(buf)
 		buf = appendEnvelope(buf, env)
 		records = append(records, buf[start:len(buf):len(buf)])
 	}
-	if len(records) > 0 {
-		if _, err := c.Log.Append(ctx, records); err != nil {
-			return nil, err
+	for i, it := range items {
+		env := &Envelope{Source: source, ReceivedAt: now}
+		if it.v == nil {
+			env.Raw = rawOf(it.raw)
+			env.Violations = []Violation{{Type: Malformed, Path: "", Message: "not a JSON object"}}
+			add(i, env)
+			continue
 		}
+		ev, v := normalize(it.v, kind, sentAt, batchCtxJSON, now)
+		env.Event = ev
+		// Segment's 32 KB per message; the message is encoded to
+		// measure it only when its parts come near the limit.
+		if ev == nil || ev.size() > MaxMessageBytes-1024 {
+			if full := jsonw.AppendValue(nil, it.v); len(full) > MaxMessageBytes {
+				if ev != nil {
+					ev.Properties, ev.Traits, ev.Context = nil, nil, nil // the record keeps 1 KB of it, not 32
+				}
+				v = &Violation{Type: Malformed, Path: fmt.Sprintf("batch[%d]", i), Message: fmt.Sprintf("message is %d bytes; the limit is %d (32 KB)", len(full), MaxMessageBytes)}
+				env.Raw = jsonw.AppendString(nil, string(full[:1024])+"...")
+			}
+		}
+		if v != nil {
+			env.Violations = []Violation{*v}
+		} else if ev.Type == "track" {
+			env.Violations = plan.Validate(ev.Event, it.v.Get("properties"))
+		}
+		if len(env.Violations) > 0 {
+			if env.Raw == nil {
+				// Quarantine keeps the message as sent: replay needs it.
+				env.Raw = jsonw.AppendValue(nil, it.v)
+			}
+			add(i, env)
+			continue
+		}
+		// At most one accepted message per (source, messageId) in the window.
+		key := dedupKey(source, ev.MessageID)
+		if inBatch[key] {
+			resp.Duplicates++
+			continue
+		}
+		inBatch[key] = true
+		if c.Dedup != nil {
+			mine, other := c.Dedup.Reserve(key, now)
+			switch {
+			case other != nil:
+				waiting = append(waiting, held{env, key, other})
+				continue
+			case mine == nil:
+				resp.Duplicates++
+				continue
+			}
+			claims = append(claims, mine)
+		}
+		add(i, env)
 	}
-	if c.Dedup != nil {
-		for _, id := range ids {
-			c.Dedup.Add(id, now)
+	for {
+		if len(records) > 0 {
+			if _, err := c.Log.Append(ctx, records); err != nil {
+				c.Dedup.Abort(claims)
+				return nil, err
+			}
 		}
+		c.Dedup.Commit(claims, now)
+		if len(waiting) == 0 {
+			break
+		}
+		// Decide the held messages: a duplicate if the other call's append
+		// made it, else this call appends it.
+		records, claims = records[:0], claims[:0]
+		var still []held
+		for _, h := range waiting {
+			if h.other.Wait() {
+				resp.Duplicates++
+				continue
+			}
+			mine, other := c.Dedup.Reserve(h.key, now)
+			switch {
+			case other != nil:
+				h.other = other
+				still = append(still, h)
+			case mine == nil:
+				resp.Duplicates++
+			default:
+				claims = append(claims, mine)
+				add(-1, h.env)
+			}
+		}
+		waiting = still
 	}
 	if c.OnCollect != nil {
 		c.OnCollect(resp.Accepted, resp.Quarantined, resp.Duplicates)
 	}
 	return resp, nil
 }
+
+// dedupKey is what makes two messages the same: Segment's messageId is
+// unique per source.
+func dedupKey(source, messageID string) string { return source + "\x00" + messageID }
 
 // size is about how many bytes the event's message took.
 func (ev *Event) size() int {
@@ -391,7 +483,8 @@ func rawOf(raw []byte) json.RawMessage {
 }
 
 // idField reads a Segment id: a string, or a number (some clients send
-// numeric user ids).
+// numeric user ids), kept as the client wrote it: 12347.9 stays 12347.9
+// and 1e300 stays 1e300 (a conversion to an integer cut or wrapped them).
 func idField(m *fastjson.Value, k string) string {
 	v := m.Get(k)
 	if v == nil {
@@ -401,7 +494,7 @@ func idField(m *fastjson.Value, k string) string {
 	case fastjson.TypeString:
 		return string(v.GetStringBytes())
 	case fastjson.TypeNumber:
-		return strconv.FormatInt(int64(v.GetFloat64()), 10)
+		return string(v.MarshalTo(nil))
 	}
 	return ""
 }
@@ -473,7 +566,8 @@ func normalize(m *fastjson.Value, kind, batchSentAt string, batchCtx []byte, now
 		}
 		return t.UTC(), nil
 	}
-	ts, v := parse("timestamp", idField(m, "timestamp"))
+	tsText := idField(m, "timestamp")
+	ts, v := parse("timestamp", tsText)
 	if v != nil {
 		return ev, v
 	}
@@ -486,10 +580,13 @@ func normalize(m *fastjson.Value, kind, batchSentAt string, batchCtx []byte, now
 	}
 	// Segment's clock-skew correction: the client's clock may be off, its
 	// intervals are not: timestamp = receivedAt - (sentAt - timestamp).
+	// The rule at the edges (README.md, "Timestamps"): a timestamp
+	// more than MaxSkew from sentAt is no interval a client measured, so it
+	// is kept as sent, uncorrected; never a wrapped-around date.
 	switch {
-	case ts.IsZero():
+	case tsText == "": // 0001-01-01T00:00:00Z is a timestamp too
 		ev.Timestamp = now
-	case !ev.SentAt.IsZero():
+	case !ev.SentAt.IsZero() && absDuration(ev.SentAt, ts) <= MaxSkew:
 		ev.Timestamp = now.Add(-ev.SentAt.Sub(ts))
 	default:
 		ev.Timestamp = ts
@@ -509,9 +606,77 @@ type Dedup struct {
 	mu      sync.Mutex
 	Window  time.Duration
 	Max     int
-	seen    map[uint64]int64 // id hash -> minute received
-	minutes []minuteIDs      // in arrival order, for eviction
+	seen    map[uint64]int64  // id hash -> minute received
+	pending map[uint64]*Claim // ids reserved by a call whose append is not yet durable
+	minutes []minuteIDs       // in arrival order, for eviction
 	Evicted int64
+}
+
+// Claim is a message id reserved by one call until its append to the log
+// is durable (Commit) or failed (Abort). Another call that meets the id
+// meanwhile waits for the outcome instead of guessing: the check and the
+// remembering are one step, so concurrent sends of one id (an SDK's retry
+// racing its original) store it once.
+type Claim struct {
+	h    uint64
+	done chan struct{}
+	ok   bool
+}
+
+// Wait blocks until the claim's call appended (true) or failed (false).
+func (c *Claim) Wait() bool {
+	<-c.done
+	return c.ok
+}
+
+// Reserve reserves id at now. It returns mine when id is new (the caller
+// appends the message, then Commits or Aborts), neither when id was
+// received within the window (a duplicate), and other when another call
+// holds id: Wait for it, then Reserve again if it failed.
+func (d *Dedup) Reserve(id string, now time.Time) (mine, other *Claim) {
+	h := hashID(id)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if m, ok := d.seen[h]; ok && now.Sub(time.Unix(m*60, 0)) < d.Window {
+		return nil, nil
+	}
+	if p := d.pending[h]; p != nil {
+		return nil, p
+	}
+	if d.pending == nil {
+		d.pending = map[uint64]*Claim{}
+	}
+	c := &Claim{h: h, done: make(chan struct{})}
+	d.pending[h] = c
+	return c, nil
+}
+
+// Commit remembers the claimed ids as received at t and wakes their waiters.
+func (d *Dedup) Commit(cs []*Claim, t time.Time) {
+	if d == nil || len(cs) == 0 {
+		return
+	}
+	d.mu.Lock()
+	for _, c := range cs {
+		delete(d.pending, c.h)
+		d.addLocked(c.h, t)
+		c.ok = true
+		close(c.done)
+	}
+	d.mu.Unlock()
+}
+
+// Abort forgets the claimed ids (their append failed) and wakes their waiters.
+func (d *Dedup) Abort(cs []*Claim) {
+	if d == nil || len(cs) == 0 {
+		return
+	}
+	d.mu.Lock()
+	for _, c := range cs {
+		delete(d.pending, c.h)
+		close(c.done)
+	}
+	d.mu.Unlock()
 }
 
 type minuteIDs struct {
@@ -534,7 +699,7 @@ func hashID(id string) uint64 {
 	return h
 }
 
-// Seen reports whether id arrived within the window before now.
+// Seen reports whether id (a dedupKey) arrived within the window before now.
 func (d *Dedup) Seen(id string, now time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -546,7 +711,11 @@ func (d *Dedup) Seen(id string, now time.Time) bool {
 func (d *Dedup) Add(id string, t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	h, m := hashID(id), t.Unix()/60
+	d.addLocked(hashID(id), t)
+}
+
+func (d *Dedup) addLocked(h uint64, t time.Time) {
+	m := t.Unix() / 60
 	if _, ok := d.seen[h]; ok {
 		return
 	}
@@ -592,13 +761,14 @@ func (d *Dedup) Rebuild(ctx context.Context, log tandem.EventLog, now time.Time)
 		for _, r := range recs {
 			var env struct {
 				Kind       string    `json:"kind"`
+				Source     string    `json:"source"`
 				ReceivedAt time.Time `json:"received_at"`
 				Event      struct {
 					MessageID string `json:"message_id"`
 				} `json:"event"`
 			}
 			if json.Unmarshal(r.Data, &env) == nil && env.Kind == "event" && now.Sub(env.ReceivedAt) < d.Window {
-				d.Add(env.Event.MessageID, env.ReceivedAt)
+				d.Add(dedupKey(env.Source, env.Event.MessageID), env.ReceivedAt)
 			}
 		}
 		from = recs[len(recs)-1].Offset + 1

@@ -3,7 +3,6 @@ package collect
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/internal/jsonw"
+	"github.com/tandem-data/tandem/internal/sorted"
 )
 
 // Loader moves events from the log into the warehouse, in micro-batches,
@@ -42,6 +42,12 @@ type Loader struct {
 	// OnLoad, when set, hears each committed batch (metrics, tests): the
 	// next offset, the counts, and when each of its records was received.
 	OnLoad func(next int64, events, quarantined int, received []time.Time)
+	// OnDeadLetter, when set, hears each record set aside in the
+	// dead-letter table (a metric, an alert to the owner).
+	OnDeadLetter func(offset int64, reason string)
+	// TempDir is where batches are staged for DuckDB's reader ("" is the
+	// system's); the warehouse must be allowed to read it.
+	TempDir string
 
 	planned map[string][]column // event -> columns of its typed table
 }
@@ -54,8 +60,6 @@ func NewLoader(log tandem.EventLog, w tandem.Warehouse, plan func() *Plan) *Load
 }
 
 func q(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-
-func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 var reNonWord = regexp.MustCompile(`[^a-z0-9]+`)
 
@@ -97,6 +101,8 @@ func (l *Loader) Prepare(ctx context.Context) error {
 			properties JSON, traits JSON)`, s, commonColumns),
 		fmt.Sprintf(`create table if not exists %s.quarantine ("offset" BIGINT, received_at TIMESTAMPTZ, source VARCHAR, event VARCHAR,
 			violation VARCHAR, path VARCHAR, message VARCHAR, violations JSON, raw JSON, type VARCHAR, replayed BOOLEAN default false)`, s),
+		// Records the warehouse refused, as they are in the log, with why.
+		fmt.Sprintf(`create table if not exists %s.dead_letter ("offset" BIGINT, failed_at TIMESTAMPTZ, error VARCHAR, record BLOB)`, s),
 	}
 	for _, st := range stmts {
 		if _, err := l.Warehouse.Exec(ctx, st); err != nil {
@@ -159,7 +165,7 @@ func (l *Loader) Prepare(ctx context.Context) error {
 
 // Next returns the next offset to load.
 func (l *Loader) Next(ctx context.Context) (int64, error) {
-	rows, err := l.Warehouse.Query(ctx, fmt.Sprintf("select next_offset from %s._tandem_loader where name = %s", q(l.Schema), lit(l.Name)), 1)
+	rows, err := l.Warehouse.Query(ctx, fmt.Sprintf("select next_offset from %s._tandem_loader where name = $1", q(l.Schema)), 1, l.Name)
 	if err != nil {
 		return 0, err
 	}
@@ -276,24 +282,116 @@ func appendRow(b []byte, offset int64, received time.Time, env *fastjson.Value) 
 
 const tsFormat = "2006-01-02T15:04:05.999999Z"
 
-// LoadOnce loads one batch from next and returns the new next offset. The
-// batch reaches DuckDB as one NDJSON file read by its JSON reader (SQL text
-// with a literal per value was 15 times slower), and the typed tables are
-// filled from the rows just inserted, in the same transaction as the offset.
+// LoadOnce loads one batch from next and returns the new next offset.
+//
+// No record can stop the loader: a batch the warehouse refuses for what is
+// in it (not for the disk or a crash, which are retried) is split in halves
+// until the record at fault is alone, and that record goes to the
+// dead-letter table with the database's error and its offset; the rest is
+// loaded, and the offset moves on.
 func (l *Loader) LoadOnce(ctx context.Context, next int64) (int64, error) {
 	recs, err := l.Log.Read(ctx, next, l.Batch)
 	if err != nil || len(recs) == 0 {
 		return next, err
 	}
-	f, err := os.CreateTemp("", "tandem-load-*.ndjson")
-	if err != nil {
+	if err := l.load(ctx, recs); err != nil {
 		return next, err
 	}
-	defer os.Remove(f.Name())
-	bw := bufio.NewWriterSize(f, 1<<20)
-	var quarantine []string
+	return recs[len(recs)-1].Offset + 1, nil
+}
+
+func (l *Loader) load(ctx context.Context, recs []tandem.Record) error {
+	err := l.commit(ctx, recs, nil)
+	if err == nil || !isDataError(err) {
+		return err
+	}
+	if len(recs) == 1 {
+		l.Logger.Error("the warehouse refused an event log record; it is kept in the dead-letter table", "offset", recs[0].Offset,
+			"table", l.Schema+".dead_letter", "err", err)
+		return l.commit(ctx, nil, &deadLetter{rec: recs[0], err: err.Error()})
+	}
+	half := len(recs) / 2
+	if err := l.load(ctx, recs[:half]); err != nil {
+		return err
+	}
+	return l.load(ctx, recs[half:])
+}
+
+// deadLetter is a record the loader could not load, and why.
+type deadLetter struct {
+	rec tandem.Record
+	err string
+}
+
+// isDataError reports whether the warehouse refused a statement for the
+// data in it (DuckDB's conversion, parser, binder, constraint and range
+// errors), which another try will not mend. I/O, memory, conflicts and a
+// crash are not: the batch is retried whole.
+func isDataError(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"Conversion Error", "Invalid Input Error", "Parser Error", "Binder Error", "Constraint Error",
+		"Out of Range Error", "Type Error", "Invalid type Error", "Not implemented Error", "Catalog Error", "could not bind parameter"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// ndjson is a temporary newline-delimited JSON file that DuckDB's reader
+// loads: the batch never reaches SQL as text (SQL text with a literal per
+// value was also 15 times slower).
+type ndjson struct {
+	f *os.File
+	w *bufio.Writer
+	n int
+}
+
+func (l *Loader) newNDJSON() (*ndjson, error) {
+	f, err := os.CreateTemp(l.TempDir, "tandem-load-*.ndjson")
+	if err != nil {
+		return nil, err
+	}
+	return &ndjson{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+func (j *ndjson) write(line []byte) error {
+	j.n++
+	if _, err := j.w.Write(line); err != nil {
+		return fmt.Errorf("%w %s: %v", errWrite, j.f.Name(), err)
+	}
+	return nil
+}
+
+func (j *ndjson) close() error {
+	if err := j.w.Flush(); err != nil {
+		j.f.Close()
+		return err
+	}
+	return j.f.Close()
+}
+
+func (j *ndjson) remove() { os.Remove(j.f.Name()) }
+
+// commit loads recs, or only the dead letter dl, and the next offset, in
+// one transaction.
+func (l *Loader) commit(ctx context.Context, recs []tandem.Record, dl *deadLetter) error {
+	evf, err := l.newNDJSON()
+	if err != nil {
+		return err
+	}
+	defer evf.remove()
+	qf, err := l.newNDJSON()
+	if err != nil {
+		evf.close()
+		return err
+	}
+	defer qf.remove()
+	var dead []*deadLetter
+	if dl != nil {
+		dead = append(dead, dl)
+	}
 	planned := map[string]bool{}
-	events := 0
 	receivedAll := make([]time.Time, 0, len(recs))
 	var p fastjson.Parser
 	var line []byte
@@ -303,107 +401,127 @@ func (l *Loader) LoadOnce(ctx context.Context, next int64) (int64, error) {
 		if err == nil {
 			received, err = time.Parse(time.RFC3339Nano, string(v.GetStringBytes("received_at")))
 		}
+		if err == nil && string(v.GetStringBytes("kind")) == "quarantine" {
+			line, err = appendQuarantineRow(line[:0], r.Offset, received, v)
+			if err == nil {
+				err = qf.write(line)
+			}
+		} else if err == nil {
+			var ev eventKey
+			line, ev, err = appendRow(line[:0], r.Offset, received, v)
+			if err == nil {
+				if err = evf.write(line); err == nil {
+					if _, ok := l.planned[ev.Event]; ok && ev.Type == "track" {
+						planned[ev.Event] = true
+					}
+				}
+			}
+		}
 		if err != nil {
-			l.Logger.Error("unreadable record in the event log; skipped", "offset", r.Offset, "err", err)
+			if errors.Is(err, errWrite) {
+				evf.close()
+				qf.close()
+				return err
+			}
+			l.Logger.Error("unreadable record in the event log; kept in the dead-letter table", "offset", r.Offset, "err", err)
+			dead = append(dead, &deadLetter{rec: r, err: "unreadable record: " + err.Error()})
 			continue
 		}
 		receivedAll = append(receivedAll, received)
-		if string(v.GetStringBytes("kind")) == "quarantine" {
-			var env Envelope
-			if err := json.Unmarshal(r.Data, &env); err != nil {
-				l.Logger.Error("unreadable record in the event log; skipped", "offset", r.Offset, "err", err)
-				continue
-			}
-			quarantine = append(quarantine, quarantineRow(r.Offset, &env))
-			continue
-		}
-		var ev eventKey
-		line, ev, err = appendRow(line[:0], r.Offset, received, v)
-		if err != nil {
-			l.Logger.Error("unreadable record in the event log; skipped", "offset", r.Offset, "err", err)
-			continue
-		}
-		if _, err := bw.Write(line); err != nil {
-			f.Close()
-			return next, err
-		}
-		events++
-		if _, ok := l.planned[ev.Event]; ok && ev.Type == "track" {
-			planned[ev.Event] = true
-		}
 	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return next, err
+	if err := evf.close(); err != nil {
+		qf.close()
+		return err
 	}
-	if err := f.Close(); err != nil {
-		return next, err
+	if err := qf.close(); err != nil {
+		return err
 	}
-	last := recs[len(recs)-1].Offset + 1
+	var last int64
+	if dl != nil {
+		last = dl.rec.Offset + 1
+	} else {
+		last = recs[len(recs)-1].Offset + 1
+	}
 	s := q(l.Schema)
 	err = l.Warehouse.Tx(ctx, func(tx tandem.Execer) error {
 		// The batch goes to a temporary table first: the typed tables read
 		// it there, not out of events, which grows (a scan of it made each
 		// batch slower than the one before).
 		const all = `message_id, "offset", source, user_id, anonymous_id, "timestamp", received_at, sent_at, context, type, event, group_id, previous_id, properties, traits`
-		if events > 0 {
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`create or replace temp table _tandem_load as
+		if evf.n > 0 {
+			if _, err := tx.Exec(ctx, `create or replace temp table _tandem_load as
 				select message_id, "offset", source, user_id, anonymous_id, "timestamp"::TIMESTAMPTZ as "timestamp",
 				       received_at::TIMESTAMPTZ as received_at, sent_at::TIMESTAMPTZ as sent_at, context, type, event, group_id, previous_id, properties, traits
-				from read_json(%s, format = 'newline_delimited', columns = {message_id: 'VARCHAR', "offset": 'BIGINT', source: 'VARCHAR',
+				from read_json($1, format = 'newline_delimited', columns = {message_id: 'VARCHAR', "offset": 'BIGINT', source: 'VARCHAR',
 				     user_id: 'VARCHAR', anonymous_id: 'VARCHAR', "timestamp": 'VARCHAR', received_at: 'VARCHAR', sent_at: 'VARCHAR',
 				     context: 'JSON', type: 'VARCHAR', event: 'VARCHAR', group_id: 'VARCHAR', previous_id: 'VARCHAR',
-				     properties: 'JSON', traits: 'JSON'})`, lit(f.Name()))); err != nil {
+				     properties: 'JSON', traits: 'JSON'})`, evf.f.Name()); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, fmt.Sprintf(`insert into %s.events (%s) select %s from _tandem_load`, s, all, all)); err != nil {
 				return err
 			}
 		}
-		names := make([]string, 0, len(planned))
-		for n := range planned {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, event := range names {
+		for _, event := range sorted.Keys(planned) {
 			// Columns by name: evolution appends new ones at the end.
 			common := `message_id, "offset", source, user_id, anonymous_id, "timestamp", received_at, sent_at, context`
 			cols, sel := []string{common}, []string{common}
+			args := []any{event}
 			for _, c := range l.planned[event] {
 				cols = append(cols, q(c.name))
-				sel = append(sel, typedValue(c))
+				args = append(args, `$."`+strings.ReplaceAll(c.prop, `"`, `\"`)+`"`)
+				sel = append(sel, typedValue(c, len(args)))
 			}
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`insert into %s.%s (%s) select %s from _tandem_load where type = 'track' and event = %s`,
-				s, q(TableName(event)), strings.Join(cols, ", "), strings.Join(sel, ", "), lit(event))); err != nil {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`insert into %s.%s (%s) select %s from _tandem_load where type = 'track' and event = $1`,
+				s, q(TableName(event)), strings.Join(cols, ", "), strings.Join(sel, ", ")), args...); err != nil {
 				return err
 			}
 		}
-		if events > 0 {
+		if evf.n > 0 {
 			if _, err := tx.Exec(ctx, `drop table _tandem_load`); err != nil {
 				return err
 			}
 		}
-		if len(quarantine) > 0 {
-			if _, err := tx.Exec(ctx, fmt.Sprintf("insert into %s.quarantine values %s", s, strings.Join(quarantine, ", "))); err != nil {
+		if qf.n > 0 {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`insert into %s.quarantine ("offset", received_at, source, event, violation, path, message, violations, raw, type, replayed)
+				select "offset", received_at::TIMESTAMPTZ, source, event, violation, path, message, violations, raw, type, false
+				from read_json($1, format = 'newline_delimited', columns = {"offset": 'BIGINT', received_at: 'VARCHAR', source: 'VARCHAR',
+				     event: 'VARCHAR', violation: 'VARCHAR', path: 'VARCHAR', message: 'VARCHAR', violations: 'JSON', raw: 'JSON', type: 'VARCHAR'})`, s),
+				qf.f.Name()); err != nil {
 				return err
 			}
 		}
-		_, err := tx.Exec(ctx, fmt.Sprintf(`insert into %s._tandem_loader values (%s, %d) on conflict (name) do update set next_offset = excluded.next_offset`, s, lit(l.Name), last))
+		for _, d := range dead {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`insert into %s.dead_letter ("offset", failed_at, error, record) values ($1, $2, $3, $4)`, s),
+				d.rec.Offset, time.Now().UTC(), d.err, d.rec.Data); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, fmt.Sprintf(`insert into %s._tandem_loader values ($1, $2) on conflict (name) do update set next_offset = excluded.next_offset`, s), l.Name, last)
 		return err
 	})
 	if err != nil {
-		return next, err
+		return err
+	}
+	if l.OnDeadLetter != nil {
+		for _, d := range dead {
+			l.OnDeadLetter(d.rec.Offset, d.err)
+		}
 	}
 	if l.OnLoad != nil {
-		l.OnLoad(last, events, len(quarantine), receivedAll)
+		l.OnLoad(last, evf.n, qf.n, receivedAll)
 	}
-	return last, nil
+	return nil
 }
 
-// typedValue reads one planned property out of the JSON properties. The
-// plan validated the value; try_cast keeps a surprise from failing a batch.
-func typedValue(c column) string {
-	path := lit(`$."` + strings.ReplaceAll(c.prop, `"`, `\"`) + `"`) // lit escapes quotes for SQL
+// errWrite is a staging file that could not be written: not the record's fault.
+var errWrite = errors.New("write")
+
+// typedValue reads one planned property out of the JSON properties; its
+// JSON path is parameter $n. The plan validated the value; try_cast keeps a
+// surprise from failing a batch.
+func typedValue(c column, n int) string {
+	path := fmt.Sprintf("$%d", n)
 	switch c.sqlType {
 	case "JSON":
 		return fmt.Sprintf("json_extract(properties, %s)", path)
@@ -413,36 +531,49 @@ func typedValue(c column) string {
 	return fmt.Sprintf("try_cast(json_extract_string(properties, %s) as %s)", path, c.sqlType)
 }
 
-func quarantineRow(offset int64, env *Envelope) string {
-	first := env.Violations[0]
-	event := ""
-	if env.Event != nil {
-		event = env.Event.Event
+// appendQuarantineRow appends one line of the quarantine's NDJSON for a
+// quarantined record.
+func appendQuarantineRow(b []byte, offset int64, received time.Time, env *fastjson.Value) ([]byte, error) {
+	vs := env.Get("violations")
+	if vs == nil || vs.Type() != fastjson.TypeArray || len(vs.GetArray()) == 0 {
+		return b, errors.New("a quarantine record without its violations")
 	}
-	vs, _ := json.Marshal(env.Violations)
-	raw := string(env.Raw)
-	if !json.Valid(env.Raw) {
-		b, _ := json.Marshal(raw)
-		raw = string(b)
+	first := vs.GetArray()[0]
+	ev := env.Get("event")
+	str := func(name string, s []byte) {
+		b = append(b, ',', '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		if len(s) == 0 {
+			b = append(b, "null"...)
+		} else {
+			b = jsonw.AppendString(b, s)
+		}
 	}
-	typ := ""
-	if env.Event != nil {
-		typ = env.Event.Type
+	b = append(b, `{"offset":`...)
+	b = strconv.AppendInt(b, offset, 10)
+	b = append(b, `,"received_at":"`...)
+	b = received.UTC().AppendFormat(b, tsFormat)
+	b = append(b, '"')
+	str("source", env.GetStringBytes("source"))
+	var event, typ []byte
+	if ev != nil {
+		event, typ = ev.GetStringBytes("event"), ev.GetStringBytes("type")
 	}
-	return fmt.Sprintf("(%d, %s, %s, %s, %s, %s, %s, %s::JSON, %s::JSON, %s, false)", offset, tsLit(env.ReceivedAt), lit(env.Source), nullable(event),
-		lit(first.Type), lit(first.Path), lit(first.Message), lit(string(vs)), lit(raw), nullable(typ))
-}
-
-func nullable(s string) string {
-	if s == "" {
-		return "NULL"
+	str("event", event)
+	str("violation", first.GetStringBytes("type"))
+	b = append(b, `,"path":`...)
+	b = jsonw.AppendString(b, first.GetStringBytes("path"))
+	b = append(b, `,"message":`...)
+	b = jsonw.AppendString(b, first.GetStringBytes("message"))
+	b = append(b, `,"violations":`...)
+	b = jsonw.AppendValue(b, vs)
+	b = append(b, `,"raw":`...)
+	if raw := env.Get("raw"); raw != nil {
+		b = jsonw.AppendValue(b, raw)
+	} else {
+		b = append(b, "null"...)
 	}
-	return lit(s)
-}
-
-func tsLit(t time.Time) string {
-	if t.IsZero() {
-		return "NULL"
-	}
-	return lit(t.UTC().Format("2006-01-02T15:04:05.999999Z")) + "::TIMESTAMPTZ"
+	str("type", typ)
+	return append(b, '}', '\n'), nil
 }

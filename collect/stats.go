@@ -110,3 +110,9 @@ func LoadStats(ctx context.Context, w tandem.Warehouse, schema string, now time.
 	})
 	return st, err
 }
+
+// tsLit is a timestamp literal for a time the platform computed (never one a
+// client sent).
+func tsLit(t time.Time) string {
+	return "'" + t.UTC().Format("2006-01-02T15:04:05.999999Z") + "'::TIMESTAMPTZ"
+}

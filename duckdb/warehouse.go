@@ -96,8 +96,8 @@ func openError(path string, err error) error {
 func (w *Warehouse) Close() error { return w.db.Close() }
 
 // Exec runs one or more statements.
-func (w *Warehouse) Exec(ctx context.Context, q string) (int64, error) {
-	res, err := w.db.ExecContext(ctx, q)
+func (w *Warehouse) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := w.db.ExecContext(ctx, q, args...)
 	if err != nil {
 		return 0, sqlError(err)
 	}
@@ -123,8 +123,8 @@ func (w *Warehouse) Tx(ctx context.Context, fn func(tandem.Execer) error) error 
 
 type txExecer struct{ tx *sql.Tx }
 
-func (t txExecer) Exec(ctx context.Context, q string) (int64, error) {
-	res, err := t.tx.ExecContext(ctx, q)
+func (t txExecer) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := t.tx.ExecContext(ctx, q, args...)
 	if err != nil {
 		return 0, sqlError(err)
 	}
@@ -158,20 +158,20 @@ func (e *SQLError) Transient() bool {
 }
 
 // Query runs q and returns up to limit rows.
-func (w *Warehouse) Query(ctx context.Context, q string, limit int) (*tandem.Rows, error) {
-	return query(ctx, w.db, q, limit)
+func (w *Warehouse) Query(ctx context.Context, q string, limit int, args ...any) (*tandem.Rows, error) {
+	return query(ctx, w.db, q, limit, args...)
 }
 
-func (t txExecer) Query(ctx context.Context, q string, limit int) (*tandem.Rows, error) {
-	return query(ctx, t.tx, q, limit)
+func (t txExecer) Query(ctx context.Context, q string, limit int, args ...any) (*tandem.Rows, error) {
+	return query(ctx, t.tx, q, limit, args...)
 }
 
 type queryer interface {
 	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
 }
 
-func query(ctx context.Context, db queryer, q string, limit int) (*tandem.Rows, error) {
-	rows, err := db.QueryContext(ctx, q)
+func query(ctx context.Context, db queryer, q string, limit int, args ...any) (*tandem.Rows, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, sqlError(err)
 	}

@@ -233,7 +233,10 @@ func (s *Server) runLogs(w http.ResponseWriter, r *http.Request, _ *tandem.Token
 	w.WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(w)
 	flusher, _ := w.(http.Flusher)
+	rc := http.NewResponseController(w)
 	for {
+		// A followed log outlives the server's write timeout by design.
+		rc.SetWriteDeadline(time.Now().Add(time.Minute))
 		lines, done, err := s.Platform.RunLog(r.Context(), id, after)
 		if err != nil {
 			return nil // the status line is sent; end the stream

@@ -22,6 +22,9 @@ type Metrics struct {
 	LoaderLag     prometheus.Gauge
 	Loaded        prometheus.Counter
 	EndToEnd      prometheus.Histogram
+	DeadLetters   prometheus.Counter
+	Requests      *prometheus.CounterVec // method, route, code: every route, the collector's included
+	Panics        prometheus.Counter
 }
 
 // NewMetrics registers every metric.
@@ -49,7 +52,12 @@ func NewMetrics() *Metrics {
 		Help:    "From an event's arrival at the collector to its commit in the warehouse.",
 		Buckets: []float64{.05, .1, .25, .5, 1, 2, 3, 4, 5, 7.5, 10, 15, 30, 60, 120}})
 	m.Loaded = prometheus.NewCounter(prometheus.CounterOpts{Name: "tandem_collect_loaded_total", Help: "Records loaded into the warehouse (events and quarantined)."})
-	m.Registry.MustRegister(m.Events, m.LoaderLag, m.Loaded, m.EndToEnd)
+	m.DeadLetters = prometheus.NewCounter(prometheus.CounterOpts{Name: "tandem_collect_dead_letters_total",
+		Help: "Event log records the warehouse refused, set aside in events.dead_letter."})
+	m.Requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tandem_http_requests_total",
+		Help: "HTTP requests by method, route and status code, the collector's included."}, []string{"method", "route", "code"})
+	m.Panics = prometheus.NewCounter(prometheus.CounterOpts{Name: "tandem_http_panics_total", Help: "Handler panics answered with 500."})
+	m.Registry.MustRegister(m.Events, m.LoaderLag, m.Loaded, m.EndToEnd, m.DeadLetters, m.Requests, m.Panics)
 	m.Registry.MustRegister(m.RunsStarted, m.RunsFinished, m.NodeDuration, m.FreshnessLag, m.QueueDepth, m.AlertOutcomes, m.HTTP,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -208,7 +208,7 @@ func (r *Runner) buildAndPublish(ctx context.Context, run *tandem.Run, n *tandem
 }
 
 func count(ctx context.Context, db interface {
-	Query(context.Context, string, int) (*tandem.Rows, error)
+	Query(context.Context, string, int, ...any) (*tandem.Rows, error)
 }, relation string) (int64, error) {
 	rows, err := db.Query(ctx, "select count(*) from "+relation, 1)
 	if err != nil {

@@ -117,6 +117,7 @@ type CollectSettings struct {
 	Linger      time.Duration `yaml:"linger"`       // how long an append waits to share an fsync (0)
 	LoadEvery   time.Duration `yaml:"load_every"`   // the least time between two loader batches that are not full (500ms)
 	Retention   Retention     `yaml:"retention"`
+	Owner       string        `yaml:"owner"` // alerted when the loader sets a record aside (the project's owner)
 }
 
 // Retention says how long the event log keeps what the loader has loaded:
@@ -152,8 +153,20 @@ type AlertSettings struct {
 
 // ServeSettings tune tandem serve.
 type ServeSettings struct {
-	Addr string        `yaml:"addr"`
-	Poll time.Duration `yaml:"poll"` // how often new data and freshness are checked
+	Addr   string        `yaml:"addr"`
+	Poll   time.Duration `yaml:"poll"` // how often new data and freshness are checked
+	Limits ServeLimits   `yaml:"limits"`
+}
+
+// ServeLimits bound what one client can hold of the server (see
+// SECURITY.md): timeouts, header size and open connections.
+type ServeLimits struct {
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"` // 10s
+	ReadTimeout       time.Duration `yaml:"read_timeout"`        // the whole request, body included: 30s
+	WriteTimeout      time.Duration `yaml:"write_timeout"`       // 60s
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`        // 120s
+	MaxHeaderBytes    int           `yaml:"max_header_bytes"`    // 65536
+	MaxConns          int           `yaml:"max_conns"`           // 1000
 }
 
 func defaultSettings() Settings {
@@ -172,6 +185,8 @@ func defaultSettings() Settings {
 	s.Alerts.Backoff = time.Second
 	s.Serve.Addr = "127.0.0.1:8080"
 	s.Serve.Poll = 30 * time.Second
+	s.Serve.Limits = ServeLimits{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
+		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10, MaxConns: 1000}
 	s.Collect.LogDir = "target/eventlog"
 	s.Collect.DedupWindow = 7 * 24 * time.Hour
 	s.Collect.MaxBehind = 1_000_000

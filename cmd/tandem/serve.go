@@ -9,6 +9,7 @@ import (
 	"net"
 	nethttp "net/http"
 
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -141,7 +142,11 @@ func (a *app) serve(ctx context.Context, addr, logFormat string, clock tandem.Cl
 	mux := nethttp.NewServeMux()
 	mux.Handle("/v1/", pl.collector) // the Segment tracking API, on the same port
 	mux.Handle("/", http.NewServer(pl, pl.meta, pl.metrics, logger))
-	srv := &nethttp.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	lim := p.Settings.Serve.Limits
+	limits := http.Limits{ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout, WriteTimeout: lim.WriteTimeout,
+		IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes, MaxConns: lim.MaxConns}
+	srv := http.NewHTTPServer(pl.metrics.Guard(mux, logger), limits, logger)
+	ln = http.Listener(ln, limits.MaxConns)
 	defer pl.events.Close()
 	toks, _ := pl.meta.Tokens(ctx)
 	logger.Info("tandem serve started", "addr", "http://"+ln.Addr().String(), "project", p.Name, "jobs", len(jobs), "warehouse", p.Target.Path)
@@ -477,6 +482,21 @@ func (pl *platform) openCollector(p *project.Project) error {
 	pl.loader = collect.NewLoader(pl.events, pl.wh, planFn)
 	pl.loader.Logger = pl.logger
 	pl.loader.Interval = cs.LoadEvery
+	pl.loader.TempDir = filepath.Join(filepath.Dir(dir), "loader-staging")
+	if err := os.MkdirAll(pl.loader.TempDir, 0o700); err != nil {
+		pl.events.Close()
+		return err
+	}
+	owner := cs.Owner
+	if owner == "" {
+		owner = p.Settings.Owner
+	}
+	pl.loader.OnDeadLetter = func(offset int64, reason string) {
+		pl.metrics.DeadLetters.Inc()
+		pl.alerter.Raise(context.Background(), "collect:dead_letter", owner, fmt.Sprintf(
+			"the loader set event log record %d aside in %s.dead_letter: %s (the loader goes on; look at the table, fix the cause, and replay it)",
+			offset, pl.loader.Schema, reason))
+	}
 	if err := pl.loader.Prepare(context.Background()); err != nil {
 		pl.events.Close()
 		return err
@@ -1072,80 +1092,4 @@ func (pl *platform) fingerprint() string {
 		return nil
 	})
 	return b.String()
-}
-
-// tokenCommand manages API tokens directly in the metadata store, which a
-// running tandem serve shares.
-func (a *app) tokenCommand() *cobra.Command {
-	tok := &cobra.Command{Use: "token", Short: "Manage API tokens (viewer, editor, admin)"}
-	var role, name string
-	create := &cobra.Command{
-		Use:   "create",
-		Short: "Create a token and print it once (only its hash is kept)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, ms, err := a.openProjectMeta()
-			if err != nil {
-				return err
-			}
-			defer ms.Close()
-			t, secret, err := http.NewToken(name, role, time.Now())
-			if err != nil {
-				return err
-			}
-			if err := ms.CreateToken(cmd.Context(), t); err != nil {
-				return err
-			}
-			ms.AddAudit(cmd.Context(), &tandem.AuditEntry{At: time.Now(), Actor: "cli:" + startedBy(), Action: "token.create", Target: t.ID, Detail: t.Name + " as " + t.Role})
-			if a.output == "json" {
-				return a.printJSON(map[string]any{"token": t, "secret": secret})
-			}
-			fmt.Fprintf(a.stdout, "%s\n", secret)
-			fmt.Fprintf(a.stderr, "Token %s (%s, %s). Shown once: store it now. Use it as: Authorization: Bearer <token>\n", t.ID, t.Name, t.Role)
-			return nil
-		},
-	}
-	create.Flags().StringVar(&role, "role", tandem.RoleViewer, "viewer, editor or admin")
-	create.Flags().StringVar(&name, "name", "", "who or what uses it")
-	tok.AddCommand(create)
-	return tok
-}
-
-// keyCommand manages the write keys of event sources (websites, apps,
-// backends): they open the collector and nothing else.
-func (a *app) keyCommand() *cobra.Command {
-	key := &cobra.Command{Use: "key", Short: "Manage write keys of event sources"}
-	var source string
-	create := &cobra.Command{
-		Use:   "create --source NAME",
-		Short: "Create a write key for a source and print it once",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if source == "" {
-				return tandem.Errorf(tandem.EINVALID, "name the source: --source web")
-			}
-			_, ms, err := a.openProjectMeta()
-			if err != nil {
-				return err
-			}
-			defer ms.Close()
-			t, secret, err := http.NewToken(source, tandem.RoleViewer, time.Now())
-			if err != nil {
-				return err
-			}
-			t.Role, t.ID = collect.WriteKeyRole, strings.Replace(t.ID, "tok_", "key_", 1)
-			secret = strings.Replace(secret, "tdm_", "wk_", 1)
-			t.Hash = http.HashToken(secret)
-			if err := ms.CreateToken(cmd.Context(), t); err != nil {
-				return err
-			}
-			ms.AddAudit(cmd.Context(), &tandem.AuditEntry{At: time.Now(), Actor: "cli:" + startedBy(), Action: "key.create", Target: t.ID, Detail: "source " + source})
-			fmt.Fprintln(a.stdout, secret)
-			fmt.Fprintf(a.stderr, "Write key %s for source %q. Shown once. Segment SDKs take it as their writeKey; the HTTP API as the Basic user name.\n", t.ID, source)
-			return nil
-		},
-	}
-	create.Flags().StringVar(&source, "source", "", "the source that sends with it (web, ios, backend)")
-	key.AddCommand(create)
-	return key
 }
