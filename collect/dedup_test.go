@@ -116,3 +116,29 @@ func TestReserveWaitsForTheHolder(t *testing.T) {
 		t.Error("a committed id was not a duplicate")
 	}
 }
+
+// TestRevokedKeyRefusedWithinASecond: a write key deleted from the
+// metadata store (as the API, the UI and `tandem key revoke` do, from any
+// process) is refused by a running collector within a second. It used to
+// be cached until restart.
+func TestRevokedKeyRefusedWithinASecond(t *testing.T) {
+	f := newFixture(t, "")
+	if code, _, raw := f.post(t, "/v1/identify", `{"userId":"u1"}`, false); code != 200 {
+		t.Fatalf("%d %s", code, raw)
+	}
+	if err := f.meta.DeleteToken(context.Background(), "k1"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		code, _, _ := f.post(t, "/v1/identify", `{"userId":"u1"}`, false)
+		if code == 401 {
+			break
+		}
+		if time.Since(start) > time.Second {
+			t.Fatalf("a revoked key still answered %d after %s", code, time.Since(start))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("refused %s after the revocation", time.Since(start).Round(time.Millisecond))
+}

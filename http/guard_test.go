@@ -2,6 +2,7 @@ package http
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -145,4 +146,26 @@ func guardedServer(t *testing.T, h http.Handler, lim Limits) string {
 	go srv.Serve(Listener(ln, lim.MaxConns))
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
+}
+
+// TestTokenRevokedElsewhereRefusedWithinASecond: a token deleted by
+// another process (`tandem token revoke`) stops working within a second.
+func TestTokenRevokedElsewhereRefusedWithinASecond(t *testing.T) {
+	s, secrets := newTestServer(t)
+	tok, secret, _ := NewToken("leaver", "viewer", time.Now())
+	s.Meta.CreateToken(context.Background(), tok)
+	if rec := do(s, "GET", "/api/v1/nodes", secret, ""); rec.Code != 200 {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	if err := s.Meta.DeleteToken(context.Background(), tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for do(s, "GET", "/api/v1/nodes", secret, "").Code != 401 {
+		if time.Since(start) > time.Second {
+			t.Fatal("a token revoked elsewhere still works after a second")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = secrets
 }
