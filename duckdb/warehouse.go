@@ -35,6 +35,20 @@ type Options struct {
 	SearchPath string
 	// Settings are applied with SET on open (threads, memory_limit, ...).
 	Settings map[string]any
+	// Sandbox, when set, confines every statement to its directories (see
+	// Sandbox): no other file is read or written, no extension installed
+	// or loaded, no database attached, and no setting changed after open.
+	Sandbox *Sandbox
+}
+
+// Sandbox is DuckDB's own confinement, set once at open and then locked:
+// enable_external_access off, allowed_directories, no extension
+// autoloading, lock_configuration. DuckDB checks a relative path as
+// written, and looks it up in the process's working directory, so the
+// caller runs in the project directory and lists its top-level folders
+// as relative entries ("data/") too.
+type Sandbox struct {
+	Dirs []string
 }
 
 var reLockPID = regexp.MustCompile(`\(PID (\d+)\)`)
@@ -53,12 +67,27 @@ func Open(path string, opts Options) (*Warehouse, error) {
 	}
 	// Per-connection settings (file_search_path cannot be global) run on
 	// every connection the pool opens.
-	var init []string
-	if opts.SearchPath != "" {
+	var init, global []string
+	if opts.SearchPath != "" && opts.Sandbox == nil {
 		init = append(init, "SET file_search_path = "+Literal(opts.SearchPath))
 	}
 	for k, v := range opts.Settings {
 		init = append(init, fmt.Sprintf("SET %s = %s", k, Literal(fmt.Sprint(v))))
+	}
+	if opts.Sandbox != nil {
+		// A locked configuration refuses SET on the connections the pool
+		// opens later: the settings go once, globally, before the lock.
+		for _, st := range init {
+			global = append(global, strings.Replace(st, "SET ", "SET GLOBAL ", 1))
+		}
+		init = nil
+		dirs := make([]string, 0, len(opts.Sandbox.Dirs))
+		for _, d := range opts.Sandbox.Dirs {
+			dirs = append(dirs, Literal(d))
+		}
+		global = append(global, "SET GLOBAL allowed_directories = ["+strings.Join(dirs, ", ")+"]",
+			"SET GLOBAL autoinstall_known_extensions = false", "SET GLOBAL autoload_known_extensions = false",
+			"SET GLOBAL enable_external_access = false", "SET GLOBAL lock_configuration = true")
 	}
 	connector, err := duck.NewConnector(dsn, func(ex driver.ExecerContext) error {
 		for _, stmt := range init {
@@ -76,6 +105,12 @@ func Open(path string, opts Options) (*Warehouse, error) {
 	if err := db.Ping(); err != nil {
 		db.Close()
 		return nil, openError(path, err)
+	}
+	for _, st := range global {
+		if _, err := db.Exec(st); err != nil {
+			db.Close()
+			return nil, tandem.Errorf(tandem.EINVALID, "DuckDB setting (%s): %v", st, err)
+		}
 	}
 	return w, nil
 }

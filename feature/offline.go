@@ -110,6 +110,11 @@ func (s *Store) Historical(ctx context.Context, req *HistoricalRequest) (*Traini
 	if req.TimestampColumn == "" {
 		req.TimestampColumn = "event_timestamp"
 	}
+	if req.EntitiesSQL != "" {
+		if err := OneSelect(ctx, s.Warehouse, req.EntitiesSQL); err != nil {
+			return nil, nil, err
+		}
+	}
 	entitySrc, cleanup, err := s.entitySource(req)
 	if err != nil {
 		return nil, nil, err
@@ -237,12 +242,18 @@ func (s *Store) entitySource(req *HistoricalRequest) (string, func(), error) {
 		}
 		return "", none, tandem.Errorf(tandem.EINVALID, "entity rows: %s is not .csv or .parquet", req.EntitiesFile)
 	case req.EntitiesSQL != "":
-		return "(" + req.EntitiesSQL + ")", none, nil
+		return "(" + req.EntitiesSQL + "\n)", none, nil
 	}
 	if len(req.EntitiesRows) == 0 {
 		return "", none, tandem.Errorf(tandem.EINVALID, "no entity rows")
 	}
-	f, err := os.CreateTemp("", "tandem-entities-*.ndjson")
+	// Staged beside the training sets: a sandboxed warehouse reads there.
+	if s.Dir != "" {
+		if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+			return "", none, err
+		}
+	}
+	f, err := os.CreateTemp(s.Dir, "tandem-entities-*.ndjson")
 	if err != nil {
 		return "", none, err
 	}
@@ -565,4 +576,32 @@ func readFile(path string) string {
 		return "read_csv(" + project.QuoteString(path) + ", header = true)"
 	}
 	return "read_parquet(" + project.QuoteString(path) + ")"
+}
+
+// OneSelect refuses SQL that is not exactly one SELECT statement (several
+// statements, DDL, DML, COPY, ATTACH, SET, PRAGMA ...): what SQL from
+// outside may be. DuckDB's own parser decides, through json_serialize_sql,
+// which serializes SELECT statements only.
+func OneSelect(ctx context.Context, w tandem.Warehouse, sql string) error {
+	rows, err := w.Query(ctx, "select json_serialize_sql($1::VARCHAR)::VARCHAR", 1, sql)
+	if err != nil {
+		return err
+	}
+	var out struct {
+		Error      bool              `json:"error"`
+		Message    string            `json:"error_message"`
+		Statements []json.RawMessage `json:"statements"`
+	}
+	if len(rows.Rows) != 1 || json.Unmarshal([]byte(fmt.Sprint(rows.Rows[0][0])), &out) != nil {
+		return tandem.Errorf(tandem.EINTERNAL, "cannot check the SQL")
+	}
+	switch {
+	case out.Error && strings.Contains(out.Message, "Only SELECT"):
+		return tandem.Errorf(tandem.EINVALID, "entities_sql: only one SELECT statement is run here (this is another kind of statement)")
+	case out.Error:
+		return tandem.Errorf(tandem.EINVALID, "entities_sql: %s", out.Message)
+	case len(out.Statements) != 1:
+		return tandem.Errorf(tandem.EINVALID, "entities_sql: only one SELECT statement is run here, not %d", len(out.Statements))
+	}
+	return nil
 }

@@ -169,6 +169,25 @@ func TestHistoricalBadInput(t *testing.T) {
 			t.Errorf("%s: %v, want %q", sql, err, want)
 		}
 	}
+	// SQL from outside is exactly one SELECT: no second statement, no DDL,
+	// no COPY, no ATTACH, and no way out of the subquery it is put in.
+	exec(t, w, `insert into stats values (1, '2011-01-01', 5)`)
+	for _, sql := range []string{
+		"select 1 as customer_id, now() as event_timestamp; drop table stats",
+		"drop table stats",
+		"copy (select 42) to '/tmp/tandem-x.csv'",
+		"attach ':memory:' as m",
+		"select 1 as customer_id, now() as event_timestamp) t, (select 1",
+		"set threads = 1",
+	} {
+		_, _, err := s.Historical(context.Background(), &HistoricalRequest{Refs: refs, EntitiesSQL: sql})
+		if err == nil || tandem.ErrorCode(err) != tandem.EINVALID || !strings.HasPrefix(err.Error(), "entities_sql: ") && !strings.Contains(err.Error(), "cannot read") {
+			t.Errorf("%s: %v", sql, err)
+		}
+	}
+	if got := count(t, w, "select count(*) from stats"); got != "1" {
+		t.Errorf("stats has %s rows after the refused SQL", got)
+	}
 	if _, err := reg.ParseRefs([]string{"stat:x"}); err == nil || !strings.Contains(err.Error(), `no feature view "stat"; did you mean "stats"?`) {
 		t.Errorf("unknown view: %v", err)
 	}
@@ -257,4 +276,13 @@ func TestPointInTimeMatchesBruteForce(t *testing.T) {
 		}
 	}
 	_ = sort.Ints
+}
+
+func count(t *testing.T, w tandem.Warehouse, sql string) string {
+	t.Helper()
+	rows, err := w.Query(context.Background(), sql, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(rows.Rows[0]...)
 }

@@ -76,6 +76,10 @@ type output struct {
 type Settings struct {
 	Warehouse struct {
 		Path string `yaml:"path"` // DuckDB file; overrides profiles.yml
+		// DataPaths are the directories outside the project that SQL run by
+		// tandem serve may read and write (see SECURITY.md); the project
+		// directory always is one.
+		DataPaths []string `yaml:"data_paths"`
 	} `yaml:"warehouse"`
 	Metastore struct {
 		Path string `yaml:"path"` // SQLite file

@@ -36,6 +36,9 @@ type app struct {
 	selects        []string
 	excludes       []string
 	fullRefresh    bool
+	// sandbox confines the warehouse's SQL to the project and its declared
+	// data paths (tandem serve: SQL arrives from outside).
+	sandbox bool
 }
 
 // Main runs the CLI and returns the exit code; tests call it directly.
@@ -145,7 +148,13 @@ func (a *app) open() (*project.Project, *duckdb.Warehouse, *sqlite.MetaStore, er
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	wh, err := duckdb.Open(p.Target.Path, duckdb.Options{SearchPath: p.Dir, Settings: p.Target.Settings})
+	opts := duckdb.Options{SearchPath: p.Dir, Settings: p.Target.Settings}
+	if a.sandbox {
+		if opts.Sandbox, err = sandboxOf(p); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	wh, err := duckdb.Open(p.Target.Path, opts)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -311,4 +320,35 @@ func (a *app) openProjectMeta() (*project.Project, *sqlite.MetaStore, error) {
 		return nil, nil, err
 	}
 	return p, ms, nil
+}
+
+// sandboxOf is what a sandboxed warehouse may touch: the project directory,
+// its top-level folders as relative paths ("data/": dbt projects read
+// files relative to the project), the warehouse's own folder and the
+// declared data paths. DuckDB looks a relative path up in the working
+// directory, so the process moves into the project directory.
+func sandboxOf(p *project.Project) (*duckdb.Sandbox, error) {
+	if err := os.Chdir(p.Dir); err != nil {
+		return nil, tandem.Errorf(tandem.EUNAVAILABLE, "cannot work in the project directory %s: %v", p.Dir, err)
+	}
+	sb := &duckdb.Sandbox{Dirs: []string{p.Dir + string(filepath.Separator)}}
+	if d := filepath.Dir(p.Target.Path); !strings.HasPrefix(d+string(filepath.Separator), p.Dir+string(filepath.Separator)) {
+		sb.Dirs = append(sb.Dirs, d+string(filepath.Separator))
+	}
+	entries, err := os.ReadDir(p.Dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			sb.Dirs = append(sb.Dirs, e.Name()+string(filepath.Separator))
+		}
+	}
+	for _, d := range append([]string{p.Settings.Features.TrainingSets}, p.Settings.Warehouse.DataPaths...) {
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(p.Dir, d)
+		}
+		sb.Dirs = append(sb.Dirs, filepath.Clean(d)+string(filepath.Separator))
+	}
+	return sb, nil
 }

@@ -111,6 +111,12 @@ func (a *app) serve(ctx context.Context, addr, logFormat string, clock tandem.Cl
 		return tandem.Errorf(tandem.EINVALID, "--log-format %q: use text or json", logFormat)
 	}
 	logger := slog.New(handler)
+	// SQL arrives from outside: the warehouse is confined (SECURITY.md).
+	abs, err := filepath.Abs(a.projectDir)
+	if err != nil {
+		return err
+	}
+	a.projectDir, a.sandbox = abs, true
 	pl, err := a.newPlatform(logger, clock)
 	if err != nil {
 		return err
@@ -482,7 +488,7 @@ func (pl *platform) openCollector(p *project.Project) error {
 	pl.loader = collect.NewLoader(pl.events, pl.wh, planFn)
 	pl.loader.Logger = pl.logger
 	pl.loader.Interval = cs.LoadEvery
-	pl.loader.TempDir = filepath.Join(filepath.Dir(dir), "loader-staging")
+	pl.loader.TempDir = filepath.Join(filepath.Dir(p.Target.Path), "loader-staging") // the warehouse's folder: in its sandbox
 	if err := os.MkdirAll(pl.loader.TempDir, 0o700); err != nil {
 		pl.events.Close()
 		return err
@@ -719,6 +725,9 @@ func (pl *platform) StartRun(ctx context.Context, actor string, req *http.RunReq
 		req.Command = "build"
 	}
 	if _, err := selectFor(pl.proj.Load(), req.Command, req.Select, req.Exclude); err != nil {
+		return nil, err
+	}
+	if err := pl.proj.Load().CheckVars(req.Vars); err != nil {
 		return nil, err
 	}
 	job := &tandem.Job{Command: req.Command, Select: req.Select, Exclude: req.Exclude, FullRefresh: req.FullRefresh}
