@@ -106,6 +106,15 @@ func Open(path string, opts Options) (*Warehouse, error) {
 		db.Close()
 		return nil, openError(path, err)
 	}
+	if path != ":memory:" {
+		// Not readable by other local users, whatever the umask.
+		for _, f := range []string{path, path + ".wal"} {
+			if err := os.Chmod(f, 0o600); err != nil && !os.IsNotExist(err) {
+				db.Close()
+				return nil, tandem.Errorf(tandem.EUNAVAILABLE, "warehouse %s: %v", f, err)
+			}
+		}
+	}
 	for _, st := range global {
 		if _, err := db.Exec(st); err != nil {
 			db.Close()

@@ -136,11 +136,23 @@ func Open(dir string, opts Options) (*Log, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// The log holds what users' visitors sent: other local users may not
+	// read it (files 0600, folder 0700; earlier files are narrowed too).
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	if !opts.ReadOnly {
+		os.Chmod(dir, 0o700)
+		if entries, err := os.ReadDir(dir); err == nil {
+			for _, e := range entries {
+				if !e.IsDir() {
+					os.Chmod(filepath.Join(dir, e.Name()), 0o600)
+				}
+			}
+		}
+	}
 	// One writer per log: a second process appending would interleave frames.
-	lock, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o644)
+	lock, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +205,7 @@ func segmentName(dir string, base int64) string {
 
 func (l *Log) newSegment(base int64) error {
 	path := segmentName(l.dir, base)
-	f, err := l.opts.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	f, err := l.opts.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -240,7 +252,7 @@ func (l *Log) recover(path string, base int64, last bool) (*segment, error) {
 	if l.opts.ReadOnly {
 		flag = os.O_RDONLY
 	}
-	f, err := l.opts.OpenFile(path, flag, 0o644)
+	f, err := l.opts.OpenFile(path, flag, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -32,9 +32,12 @@ func Open(path string) (*Store, error) {
 	// A large initial map: growing it remaps the file and copies every
 	// node in memory (most of a bulk load's time otherwise). It is address
 	// space, not memory.
-	db, err := bolt.Open(path, 0o644, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, InitialMmapSize: 16 << 30})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, InitialMmapSize: 16 << 30})
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, tandem.Errorf(tandem.EUNAVAILABLE, "the online store %s is open in another process (a running `tandem serve`?); stop it, or go through its API", path)
+	}
+	if err == nil {
+		os.Chmod(path, 0o600) // a store created before 0600 was the mode
 	}
 	if err != nil {
 		return nil, err

@@ -43,6 +43,10 @@ func Open(path string) (*MetaStore, error) {
 		db.Close()
 		return nil, tandem.Errorf(tandem.EUNAVAILABLE, "open metadata store %s: %v", path, err)
 	}
+	// Tokens' hashes and the audit: not readable by other local users.
+	for _, f := range []string{path, path + "-wal", path + "-shm"} {
+		os.Chmod(f, 0o600)
+	}
 	// Columns added after the first release of the schema.
 	for _, col := range []string{"job text not null default ''", "scheduled_for text", "trigger_ text not null default ''"} {
 		if _, err := db.Exec("alter table runs add column " + col); err != nil && !strings.Contains(err.Error(), "duplicate column") {

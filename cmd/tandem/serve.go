@@ -832,10 +832,10 @@ func (pl *platform) Backfill(ctx context.Context, id string) (*http.BackfillStat
 	if err != nil {
 		return nil, err
 	}
-	st := &http.BackfillStatus{ID: id, Intervals: ivs}
-	if ivs == nil {
-		st.Intervals = []*tandem.Interval{}
+	if len(ivs) == 0 {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "no backfill %q; POST /api/v1/backfills starts one", id)
 	}
+	st := &http.BackfillStatus{ID: id, Intervals: ivs}
 	for _, iv := range ivs {
 		st.Model = iv.Node
 		if iv.Status == tandem.StatusSuccess {
