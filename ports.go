@@ -52,6 +52,7 @@ type MetaStore interface {
 	JobStore
 	BackfillStore
 	TokenStore
+	SessionStore
 	AuditLog
 	IncidentStore
 	Close() error

@@ -100,6 +100,27 @@ type TokenStore interface {
 	DeleteToken(ctx context.Context, id string) error
 }
 
+// Session is a web UI visitor signed in with a token: a random id, of
+// which only the hash is kept, standing for the token until it expires, the
+// visitor signs out, or the token is revoked.
+type Session struct {
+	Hash      string
+	TokenID   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// SessionStore keeps web UI sessions.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s *Session) error
+	// FindSession returns the session with this hash and its token, or
+	// ENOTFOUND when it is unknown, expired at now, signed out, or its
+	// token was revoked (revoking a token ends its sessions).
+	FindSession(ctx context.Context, hash string, now time.Time) (*Session, *Token, error)
+	// DeleteSession ends a session; ending an unknown one is no error.
+	DeleteSession(ctx context.Context, hash string) error
+}
+
 // AuditEntry is one recorded write: who did what, when.
 type AuditEntry struct {
 	At     time.Time `json:"at"`

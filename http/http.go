@@ -208,21 +208,31 @@ func (s *Server) authenticate(r *http.Request, role string) (*tandem.Token, erro
 	}
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || secret == "" {
-		// The web UI's session: the token in an HttpOnly, SameSite=Strict
-		// cookie. A change it asks for must come from this site.
+		// The web UI's session, in an HttpOnly, SameSite=Strict cookie. A
+		// change it asks for must come from this site.
 		c, err := r.Cookie(sessionCookie)
 		if err != nil || c.Value == "" {
 			return nil, tandem.Errorf(tandem.EUNAUTHORIZED, "send a token: Authorization: Bearer <token> (create one with `tandem token create --role viewer`)")
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameOrigin(r) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !sameSite(r) {
 			return nil, tandem.Errorf(tandem.EFORBIDDEN, "a change from another site (Origin %s) is refused", r.Header.Get("Origin"))
 		}
-		secret = c.Value
+		_, tok, err := s.Meta.FindSession(r.Context(), HashToken(c.Value), time.Now())
+		if tandem.ErrorCode(err) == tandem.ENOTFOUND {
+			return nil, tandem.Errorf(tandem.EUNAUTHORIZED, "the session ended (expired, signed out, or its token revoked); sign in again")
+		} else if err != nil {
+			return nil, err
+		}
+		return checkRole(tok, role)
 	}
 	tok, err := s.tokenFor(r, secret)
 	if err != nil {
 		return nil, err
 	}
+	return checkRole(tok, role)
+}
+
+func checkRole(tok *tandem.Token, role string) (*tandem.Token, error) {
 	if roleRank[tok.Role] < roleRank[role] {
 		return nil, tandem.Errorf(tandem.EFORBIDDEN, "this needs the %s role; token %q is a %s", role, tok.Name, tok.Role)
 	}

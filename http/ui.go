@@ -2,7 +2,9 @@ package http
 
 import (
 	"bytes"
+	"crypto/rand"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -19,14 +21,19 @@ import (
 
 // The web UI: pages rendered on the server from the same data as the API
 // (readable without JavaScript), its assets embedded in the binary. A
-// visitor signs in with an API token, kept in an HttpOnly, SameSite=Strict
-// cookie; each page checks the token's role as the API does.
+// visitor signs in with an API token and gets a server-side session: the
+// HttpOnly, SameSite=Strict cookie holds a random id (the store keeps its
+// hash), which expires after SessionTTL, ends at sign-out and with its
+// token. Each page checks the token's role as the API does.
 
 //go:embed ui
 var uiFiles embed.FS
 
-// sessionCookie holds the token a visitor signed in with.
-const sessionCookie = "tandem_token"
+// sessionCookie holds the id of a visitor's session (never the token).
+const sessionCookie = "tandem_session"
+
+// SessionTTL is how long a web UI session lasts.
+const SessionTTL = 12 * time.Hour
 
 var uiFuncs = template.FuncMap{
 	"kindLabel": kindLabel,
@@ -136,6 +143,16 @@ func (s *Server) uiRoutes() {
 	})
 	s.mux.HandleFunc("POST /ui/login", s.uiLogin)
 	s.mux.HandleFunc("POST /ui/logout", func(w http.ResponseWriter, r *http.Request) {
+		if !sameSite(r) {
+			s.uiError(w, r, nil, tandem.Errorf(tandem.EFORBIDDEN, "signing out from another site is refused"))
+			return
+		}
+		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
+			if err := s.Meta.DeleteSession(r.Context(), HashToken(c.Value)); err != nil {
+				s.uiError(w, r, nil, err)
+				return
+			}
+		}
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 		http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 	})
@@ -150,18 +167,41 @@ func (s *Server) uiRoutes() {
 	}
 }
 
-// safeNext keeps a redirect after sign-in on this site.
+// safeNext keeps a redirect after sign-in on this site: a path, with no
+// scheme, host, backslash, control character or space anywhere (browsers
+// drop tabs and newlines from a URL, so "/\t/evil.example" became
+// "//evil.example", another site).
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, `\`) {
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c <= ' ' || c == 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
 		return "/"
 	}
 	return next
+}
+
+// sameSite says whether a browser's form post comes from this site: a
+// page elsewhere must not sign a visitor in (under a token of its choosing)
+// or out. Browsers send Origin on every POST, and Sec-Fetch-Site.
+func sameSite(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return false
+	}
+	return sameOrigin(r)
 }
 
 func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	secret := strings.TrimSpace(r.PostFormValue("token"))
 	next := safeNext(r.PostFormValue("next"))
+	if !sameSite(r) {
+		s.render(w, http.StatusForbidden, "login", map[string]any{"Title": "Sign in", "Next": "/", "Error": "A sign-in from another site is refused: sign in on this page."})
+		return
+	}
 	tok, err := s.tokenFor(r, secret)
 	if err != nil {
 		msg := "That token is unknown or revoked. Create one with `tandem token create --role viewer`."
@@ -171,8 +211,19 @@ func (s *Server) uiLogin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusUnauthorized, "login", map[string]any{"Title": "Sign in", "Next": next, "Error": msg})
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil, Expires: time.Now().Add(30 * 24 * time.Hour)})
+	var id [32]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		s.uiError(w, r, nil, err)
+		return
+	}
+	sid := hex.EncodeToString(id[:])
+	now := time.Now()
+	if err := s.Meta.CreateSession(r.Context(), &tandem.Session{Hash: HashToken(sid), TokenID: tok.ID, CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}); err != nil {
+		s.uiError(w, r, nil, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil, Expires: now.Add(SessionTTL)})
 	s.Logger.Info("signed in to the web UI", "token", tok.Name, "role", tok.Role)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

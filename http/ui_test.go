@@ -2,10 +2,12 @@ package http
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,8 +15,12 @@ import (
 )
 
 // browse sends a request as a browser would: the session cookie, a form
-// body, an Origin.
+// body, an Origin. A token's secret given as the cookie signs in first
+// (once per server and token) and sends the session's id.
 func browse(s *Server, method, path, cookie, form, origin string) *httptest.ResponseRecorder {
+	if strings.HasPrefix(cookie, "tdm_") {
+		cookie = signIn(s, cookie)
+	}
 	req := httptest.NewRequest(method, path, strings.NewReader(form))
 	if form != "" {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -28,6 +34,24 @@ func browse(s *Server, method, path, cookie, form, origin string) *httptest.Resp
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, req)
 	return rec
+}
+
+var sessions sync.Map // server and secret -> session id
+
+// signIn posts the sign-in form and returns the session cookie's value.
+func signIn(s *Server, secret string) string {
+	key := fmt.Sprintf("%p/%s", s, secret)
+	if id, ok := sessions.Load(key); ok {
+		return id.(string)
+	}
+	rec := browse(s, "POST", "/ui/login", "", "token="+url.QueryEscape(secret)+"&next=/", "")
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == sessionCookie {
+			sessions.Store(key, c.Value)
+			return c.Value
+		}
+	}
+	return ""
 }
 
 // TestUISignInPagesAndRoles: a visitor is sent to sign in, a wrong token
@@ -133,5 +157,81 @@ func TestUIRerunFailedNodes(t *testing.T) {
 	}
 	if rec := browse(s, "POST", "/ui/runs/run-2/rerun", secrets["viewer"], "", ""); rec.Code != 403 || len(tp.runs) != 1 {
 		t.Errorf("a viewer's rerun: %d", rec.Code)
+	}
+}
+
+// TestUISessions: the cookie holds a random session id, never the token;
+// the session ends at sign-out and when its token is revoked; a sign-in or
+// sign-out from another site is refused, and no redirect leaves the site.
+func TestUISessions(t *testing.T) {
+	s, secrets := newTestServer(t)
+	viewer := secrets["viewer"]
+	rec := browse(s, "POST", "/ui/login", "", "token="+url.QueryEscape(viewer)+"&next=/ui/models", "")
+	var sid string
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == sessionCookie {
+			sid = c.Value
+			if c.Expires.After(time.Now().Add(SessionTTL + time.Minute)) {
+				t.Errorf("the session cookie lives until %v", c.Expires)
+			}
+		}
+	}
+	if sid == "" || strings.Contains(rec.Header().Get("Set-Cookie"), viewer) || len(sid) != 64 {
+		t.Fatalf("the cookie: %q", rec.Header().Get("Set-Cookie"))
+	}
+	if rec := browse(s, "GET", "/ui/models", sid, "", ""); rec.Code != 200 {
+		t.Fatalf("with the session: %d", rec.Code)
+	}
+	// The token itself is no cookie.
+	if rec := browse(s, "GET", "/api/v1/models", "", "", ""); rec.Code != 401 {
+		t.Errorf("no cookie: %d", rec.Code)
+	}
+	req := httptest.NewRequest("GET", "/api/v1/models", nil)
+	req.AddCookie(&http.Cookie{Name: sessionCookie, Value: viewer})
+	if rec := httptest.NewRecorder(); func() int { s.ServeHTTP(rec, req); return rec.Code }() != 401 {
+		t.Errorf("a raw token as the cookie is accepted")
+	}
+	// Sign-out ends the session on the server, not only in the browser.
+	if rec := browse(s, "POST", "/ui/logout", sid, "", "https://evil.example"); rec.Code != 403 {
+		t.Errorf("a sign-out from another site: %d", rec.Code)
+	}
+	browse(s, "POST", "/ui/logout", sid, "", "")
+	if rec := browse(s, "GET", "/ui/models", sid, "", ""); rec.Code != 303 {
+		t.Errorf("a signed-out session still works: %d", rec.Code)
+	}
+	if rec := browse(s, "GET", "/api/v1/models", sid, "", ""); rec.Code != 401 {
+		t.Errorf("a signed-out session still opens the API: %d", rec.Code)
+	}
+	// Revoking the token ends its sessions.
+	tok, secret, _ := NewToken("leaver", "viewer", time.Now())
+	s.Meta.CreateToken(context.Background(), tok)
+	sid2 := signIn(s, secret)
+	if rec := browse(s, "GET", "/api/v1/models", sid2, "", ""); rec.Code != 200 {
+		t.Fatalf("%d", rec.Code)
+	}
+	s.Meta.DeleteToken(context.Background(), tok.ID)
+	if rec := browse(s, "GET", "/api/v1/models", sid2, "", ""); rec.Code != 401 {
+		t.Errorf("a session of a revoked token: %d", rec.Code)
+	}
+	// Another site cannot sign a visitor in.
+	rec = browse(s, "POST", "/ui/login", "", "token="+url.QueryEscape(viewer)+"&next=/", "https://evil.example")
+	if rec.Code != 403 || rec.Header().Get("Set-Cookie") != "" {
+		t.Errorf("a cross-site sign-in: %d %v", rec.Code, rec.Header())
+	}
+	req = httptest.NewRequest("POST", "/ui/login", strings.NewReader("token="+url.QueryEscape(viewer)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if rec := httptest.NewRecorder(); func() int { s.ServeHTTP(rec, req); return rec.Code }() != 403 {
+		t.Errorf("a cross-site sign-in without Origin")
+	}
+	// No redirect after sign-in leaves the site.
+	for _, next := range []string{"/\t/evil.example", "/\n/evil.example", "//evil.example", "/\\evil.example", "https://evil.example/",
+		"/%09/evil.example/../", " //evil.example", "javascript:alert(1)", "/\x7f/evil"} {
+		rec := browse(s, "POST", "/ui/login", "", "token="+url.QueryEscape(viewer)+"&next="+url.QueryEscape(next), "")
+		if loc := rec.Header().Get("Location"); loc != "/" && (!strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") || strings.ContainsAny(loc, "\t\n\\")) {
+			t.Errorf("next=%q redirects to %q", next, loc)
+		} else if next != "/%09/evil.example/../" && loc != "/" {
+			t.Errorf("next=%q redirects to %q, want /", next, loc)
+		}
 	}
 }

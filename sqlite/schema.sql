@@ -63,6 +63,15 @@ create table if not exists tokens (
   created_at text not null
 );
 
+-- Web UI sessions: only the hash of the cookie's random id is kept; revoking
+-- a token ends its sessions.
+create table if not exists sessions (
+  hash       text primary key,
+  token_id   text not null references tokens(id) on delete cascade,
+  created_at text not null,
+  expires_at text not null
+);
+
 create table if not exists audit (
   seq    integer primary key autoincrement,
   at     text not null,

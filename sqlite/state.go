@@ -152,6 +152,37 @@ func (s *MetaStore) DeleteToken(ctx context.Context, id string) error {
 	return nil
 }
 
+func (s *MetaStore) CreateSession(ctx context.Context, ss *tandem.Session) error {
+	_, err := s.db.ExecContext(ctx, `insert into sessions (hash, token_id, created_at, expires_at) values (?, ?, ?, ?)`,
+		ss.Hash, ss.TokenID, ts(ss.CreatedAt), ts(ss.ExpiresAt))
+	return err
+}
+
+func (s *MetaStore) FindSession(ctx context.Context, hash string, now time.Time) (*tandem.Session, *tandem.Token, error) {
+	var ss tandem.Session
+	var t tandem.Token
+	var created, expires, tcreated sql.NullString
+	err := s.db.QueryRowContext(ctx, `select s.hash, s.token_id, s.created_at, s.expires_at, t.id, t.name, t.role, t.hash, t.created_at
+		from sessions s join tokens t on t.id = s.token_id where s.hash = ?`, hash).
+		Scan(&ss.Hash, &ss.TokenID, &created, &expires, &t.ID, &t.Name, &t.Role, &t.Hash, &tcreated)
+	if err == sql.ErrNoRows {
+		return nil, nil, tandem.Errorf(tandem.ENOTFOUND, "no such session")
+	} else if err != nil {
+		return nil, nil, err
+	}
+	ss.CreatedAt, ss.ExpiresAt, t.CreatedAt = parseTS(created), parseTS(expires), parseTS(tcreated)
+	if !now.Before(ss.ExpiresAt) {
+		s.db.ExecContext(ctx, `delete from sessions where hash = ?`, hash)
+		return nil, nil, tandem.Errorf(tandem.ENOTFOUND, "the session expired")
+	}
+	return &ss, &t, nil
+}
+
+func (s *MetaStore) DeleteSession(ctx context.Context, hash string) error {
+	_, err := s.db.ExecContext(ctx, `delete from sessions where hash = ?`, hash)
+	return err
+}
+
 func (s *MetaStore) AddAudit(ctx context.Context, e *tandem.AuditEntry) error {
 	_, err := s.db.ExecContext(ctx, `insert into audit (at, actor, action, target, detail) values (?, ?, ?, ?, ?)`,
 		ts(e.At), e.Actor, e.Action, e.Target, e.Detail)

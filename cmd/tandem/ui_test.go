@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	nethttp "net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -339,6 +340,7 @@ func TestWebUIInABrowser(t *testing.T) {
 		}
 	}
 	jar := map[string]string{}
+	viewerSession := uiSession(t, s.url, viewer)
 	for _, c := range []struct{ path, form string }{
 		{"/ui/models/popular_products/promote", "version=2"},
 		{"/ui/models/popular_products/rollback", "reason=x"},
@@ -350,7 +352,7 @@ func TestWebUIInABrowser(t *testing.T) {
 		req, _ := nethttp.NewRequest("POST", s.url+c.path, strings.NewReader(c.form))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", s.url)
-		req.AddCookie(&nethttp.Cookie{Name: "tandem_token", Value: viewer})
+		req.AddCookie(&nethttp.Cookie{Name: "tandem_session", Value: viewerSession})
 		resp, err := nethttp.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -433,4 +435,26 @@ func TestWebUIOn10000Models(t *testing.T) {
 	t.Logf("lineage pages: %s", strings.Join(times, "; "))
 	p.open("/ui/lineage/model.wide.m00000?up=2&down=2")
 	p.screenshot("lineage_10000")
+}
+
+// uiSession signs in with a token as the sign-in form does and returns the
+// session cookie's value.
+func uiSession(t *testing.T, base, secret string) string {
+	t.Helper()
+	client := &nethttp.Client{CheckRedirect: func(*nethttp.Request, []*nethttp.Request) error { return nethttp.ErrUseLastResponse }}
+	req, _ := nethttp.NewRequest("POST", base+"/ui/login", strings.NewReader("token="+url.QueryEscape(secret)+"&next=/"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == "tandem_session" {
+			return c.Value
+		}
+	}
+	t.Fatalf("signing in gave no session: %d", resp.StatusCode)
+	return ""
 }
