@@ -79,9 +79,20 @@ type MaterializeResult struct {
 // each view where the last materialization ended. Writing is idempotent
 // (an older value never replaces a newer one), so an interrupted run is
 // resumed by running it again; the mark moves only when a view is done.
+//
+// A zero end is now, by the store's clock; an end after now is refused.
 func (s *Store) Materialize(ctx context.Context, views []string, start, end time.Time, incremental bool, progress func(view string, rows int64)) ([]*MaterializeResult, error) {
 	if s.Online == nil {
 		return nil, tandem.Errorf(tandem.EINTERNAL, "no online store")
+	}
+	// An end past now would become the next incremental start: later runs
+	// would read from the future and find nothing, without a word.
+	if end.IsZero() {
+		end = s.now()
+	}
+	if now := s.now(); end.After(now) {
+		return nil, tandem.Errorf(tandem.EINVALID, "end %s is after the platform clock's now (%s): materialize up to now at most (omit end)",
+			end.UTC().Format(time.RFC3339), now.Format(time.RFC3339))
 	}
 	if len(views) == 0 {
 		for _, n := range s.Registry.ViewNames() {

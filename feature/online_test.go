@@ -39,9 +39,14 @@ func TestOnlineEqualsTrainingSetAtNow(t *testing.T) {
 	s := &Store{Registry: &Registry{Views: map[string]*View{"f": v}}, Warehouse: w, Online: online, Clock: func() time.Time { return now }}
 	// Two ranges, the newer first: the older one must not overwrite it.
 	mid := now.Add(-20 * 24 * time.Hour)
+	if _, err := s.Materialize(ctx, nil, mid, now.Add(time.Second), false, nil); err == nil || !strings.Contains(err.Error(), "after the platform clock's now") {
+		t.Fatalf("an end in the future: %v", err)
+	}
+	s.Clock = func() time.Time { return now.Add(time.Second) }
 	if _, err := s.Materialize(ctx, nil, mid, now.Add(time.Second), false, nil); err != nil {
 		t.Fatal(err)
 	}
+	s.Clock = func() time.Time { return now }
 	res, err := s.Materialize(ctx, nil, time.Time{}, mid, false, nil)
 	if err != nil || len(res) != 1 || res[0].Rows == 0 {
 		t.Fatalf("materialize: %+v %v", res, err)

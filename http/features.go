@@ -407,8 +407,7 @@ func (s *Server) materializeFeatures(w http.ResponseWriter, r *http.Request, tok
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	var start time.Time
-	end := s.Clock().UTC()
+	var start, end time.Time // a zero end is the feature store's now
 	for _, f := range []struct {
 		s   string
 		dst *time.Time

@@ -222,8 +222,7 @@ func (a *app) featuresMaterializeCommand() *cobra.Command {
 				return err
 			}
 			defer done()
-			var from time.Time
-			to := time.Now().UTC()
+			var from, to time.Time // a zero end is the platform clock's now
 			if start != "" {
 				if from, err = parseTime(start); err != nil {
 					return tandem.Errorf(tandem.EINVALID, "--start: %v", err)
