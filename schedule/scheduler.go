@@ -46,8 +46,9 @@ type Scheduler struct {
 	// OnQueue, when set, is told the queue depth when it changes.
 	OnQueue func(depth int)
 
-	mu      sync.Mutex
-	jobs    map[string]*entry
+	triggerMu sync.Mutex // one Trigger decides at a time
+	mu        sync.Mutex
+	jobs      map[string]*entry
 	pending []*work
 	wake    chan struct{}
 	active  *work
@@ -310,6 +311,38 @@ func (s *Scheduler) Enqueue(ctx context.Context, job *tandem.Job, run *tandem.Ru
 	}
 	s.push(&work{job: job, run: run})
 	return nil
+}
+
+// Trigger runs job now because someone asked (the API, the UI), under the
+// job's overlap policy, as scheduled runs are: while a run of the job waits
+// in the queue, a trigger is that run (identical triggers coalesce, so the
+// queue holds at most one per job); while one runs, overlap: skip refuses
+// with ECONFLICT naming it, and overlap: queue queues one behind it.
+// It returns the run that will carry the trigger out.
+func (s *Scheduler) Trigger(ctx context.Context, job *tandem.Job, run *tandem.Run) (*tandem.Run, error) {
+	s.triggerMu.Lock()
+	defer s.triggerMu.Unlock()
+	s.mu.Lock()
+	var queued *tandem.Run
+	for _, w := range s.pending {
+		if w.job.Name == job.Name {
+			queued = w.run
+			break
+		}
+	}
+	var running *tandem.Run
+	if s.active != nil && s.active.job.Name == job.Name {
+		running = s.active.run
+	}
+	s.mu.Unlock()
+	switch {
+	case queued != nil:
+		s.Logger.Info("trigger coalesced with the queued run of the job", "job", job.Name, "run_id", queued.ID)
+		return queued, nil
+	case running != nil && job.Overlap != "queue":
+		return nil, tandem.Errorf(tandem.ECONFLICT, "job %s is running (run %s) and its overlap policy is skip; wait for it, or set overlap: queue", job.Name, running.ID)
+	}
+	return run, s.Enqueue(ctx, job, run)
 }
 
 func (s *Scheduler) push(w *work) {

@@ -303,3 +303,83 @@ func TestNewDataTriggersAJob(t *testing.T) {
 		t.Errorf("the same data triggered again")
 	}
 }
+
+// blockingExecutor holds each run until released.
+type blockingExecutor struct {
+	countingExecutor
+	started chan string
+	release chan struct{}
+}
+
+func (x *blockingExecutor) Execute(ctx context.Context, job *tandem.Job, run *tandem.Run) (*tandem.Run, error) {
+	x.started <- run.ID
+	<-x.release
+	return x.countingExecutor.Execute(ctx, job, run)
+}
+
+// TestTriggersFollowTheOverlapPolicy: 30 concurrent manual triggers of one
+// job used to run it 30 times in a row. Now identical queued triggers
+// coalesce, and a trigger while the job runs follows its overlap policy.
+func TestTriggersFollowTheOverlapPolicy(t *testing.T) {
+	for _, policy := range []string{"skip", "queue"} {
+		t.Run(policy, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			clock := &fakeClock{now: utc("2011-01-01 10:00")}
+			s, _, store := newScheduler(t, filepath.Join(t.TempDir(), "m.db"), clock)
+			x := &blockingExecutor{countingExecutor: countingExecutor{store: store, clock: clock}, started: make(chan string, 100), release: make(chan struct{})}
+			s.Executor = x
+			job := &tandem.Job{Name: "hourly", Command: "run", Cron: "0 * * * *", Overlap: policy}
+			s.SetJobs(ctx, []*tandem.Job{job})
+			trigger := func(n int) (ids map[string]int, conflicts int) {
+				ids = map[string]int{}
+				var mu sync.Mutex
+				var wg sync.WaitGroup
+				for i := 0; i < n; i++ {
+					wg.Add(1)
+					go func(i int) {
+						defer wg.Done()
+						run, err := s.Trigger(ctx, job, &tandem.Run{ID: fmt.Sprintf("t-%d-%d", len(ids), i), Job: job.Name, Command: "run"})
+						mu.Lock()
+						defer mu.Unlock()
+						if tandem.ErrorCode(err) == tandem.ECONFLICT {
+							conflicts++
+						} else if err != nil {
+							t.Error(err)
+						} else {
+							ids[run.ID]++
+						}
+					}(i)
+				}
+				wg.Wait()
+				return ids, conflicts
+			}
+			// Idle: 30 triggers are one run.
+			ids, _ := trigger(30)
+			if len(ids) != 1 {
+				t.Fatalf("30 triggers of an idle job made %d runs", len(ids))
+			}
+			go s.Work(ctx)
+			<-x.started // the run is going
+			ids, conflicts := trigger(30)
+			switch policy {
+			case "skip":
+				if len(ids) != 0 || conflicts != 30 {
+					t.Errorf("while running (skip): %d runs queued, %d refused", len(ids), conflicts)
+				}
+			case "queue":
+				if len(ids) != 1 || conflicts != 0 {
+					t.Errorf("while running (queue): %d runs queued, %d refused; want one queued behind", len(ids), conflicts)
+				}
+			}
+			close(x.release)
+			time.Sleep(100 * time.Millisecond)
+			x.mu.Lock()
+			ran := len(x.runs["hourly"])
+			x.mu.Unlock()
+			if want := map[string]int{"skip": 1, "queue": 2}[policy]; ran != want {
+				t.Errorf("%d runs carried out, want %d", ran, want)
+			}
+		})
+	}
+}

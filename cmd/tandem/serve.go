@@ -758,7 +758,7 @@ func (pl *platform) TriggerJob(ctx context.Context, actor, name string) (*tandem
 	for _, js := range pl.sched.Jobs() {
 		if js.Job.Name == name {
 			run := &tandem.Run{ID: pipeline.NewRunID(pl.clock()), Command: js.Job.Command, Args: argsOf(js.Job), StartedBy: actor, Job: name, Trigger: "api"}
-			return run, pl.sched.Enqueue(ctx, js.Job, run)
+			return pl.sched.Trigger(ctx, js.Job, run)
 		}
 	}
 	var names []string
