@@ -49,10 +49,10 @@ type Scheduler struct {
 	triggerMu sync.Mutex // one Trigger decides at a time
 	mu        sync.Mutex
 	jobs      map[string]*entry
-	pending []*work
-	wake    chan struct{}
-	active  *work
-	newID   func(time.Time) string
+	pending   []*work
+	wake      chan struct{}
+	active    *work
+	newID     func(time.Time) string
 }
 
 type entry struct {
