@@ -3,6 +3,8 @@ package tandem
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 )
 
 // Error codes: the one vocabulary every layer speaks. The CLI maps them to
@@ -55,8 +57,22 @@ func ErrorCode(err error) string {
 		return ""
 	} else if errors.As(err, &e) {
 		return e.Code
+	} else if DiskFull(err) {
+		return EUNAVAILABLE
 	}
 	return EINTERNAL
+}
+
+// DiskFull reports whether err is a full disk, however the store words it
+// (the OS's ENOSPC, SQLite's "database or disk is full", DuckDB's I/O
+// error): not the caller's fault, and worth a retry once space is freed.
+func DiskFull(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "database or disk is full") || strings.Contains(msg, "No space left on device") ||
+		strings.Contains(msg, "no space left on device")
 }
 
 // ExitCode maps an error to the process exit code of the CLI.

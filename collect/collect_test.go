@@ -54,7 +54,7 @@ type fixture struct {
 	meta *sqlite.MetaStore
 }
 
-func newFixture(t *testing.T, dir string) *fixture {
+func newFixture(t testing.TB, dir string) *fixture {
 	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()

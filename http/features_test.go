@@ -18,7 +18,7 @@ import (
 
 // newFeatureStore is a small feature store: drivers with two features,
 // materialized into an online store, the clock at 2021-12-31 23:30.
-func newFeatureStore(t *testing.T) *feature.Store {
+func newFeatureStore(t testing.TB) *feature.Store {
 	t.Helper()
 	dir := t.TempDir()
 	w, err := duckdb.Open(filepath.Join(dir, "w.duckdb"), duckdb.Options{})

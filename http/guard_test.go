@@ -3,6 +3,7 @@ package http
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/tandem-data/tandem"
 )
 
 func counterValue(c prometheus.Counter) float64 {
@@ -168,4 +171,22 @@ func TestTokenRevokedElsewhereRefusedWithinASecond(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	_ = secrets
+}
+
+// fullMeta is a metadata store on a full disk.
+type fullMeta struct{ tandem.MetaStore }
+
+func (fullMeta) FindRuns(context.Context, tandem.RunFilter) ([]*tandem.Run, error) {
+	return nil, errors.New("insert into runs: database or disk is full (13)")
+}
+
+// TestFullDiskIs503: a full disk under the metadata store is answered 503
+// with Retry-After, as the collector does, not 500.
+func TestFullDiskIs503(t *testing.T) {
+	s, secrets := newTestServer(t)
+	s.Meta = fullMeta{s.Meta}
+	rec := do(s, "GET", "/api/v1/runs", secrets["viewer"], "")
+	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" || !strings.Contains(rec.Body.String(), "disk is full") {
+		t.Errorf("%d %v %s", rec.Code, rec.Header(), rec.Body)
+	}
 }

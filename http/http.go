@@ -274,10 +274,18 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := tandem.ErrorCode(err)
 	msg := err.Error()
 	var te *tandem.Error
-	if !errors.As(err, &te) {
+	switch {
+	case errors.As(err, &te):
+	case tandem.DiskFull(err):
+		s.Logger.Error("the disk is full", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "the server's disk is full; retry later (the server log says which store)"
+	default:
 		// Internals are logged, not shown.
 		s.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error; the server log has the details"
+	}
+	if code == tandem.EUNAVAILABLE {
+		w.Header().Set("Retry-After", "5")
 	}
 	if code == tandem.EUNAUTHORIZED {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tandem"`)

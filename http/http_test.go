@@ -87,7 +87,7 @@ func (t *testPlatform) ReplayQuarantined(ctx context.Context) (any, error) {
 	return map[string]int{"replayed": 0}, nil
 }
 
-func newTestServer(t *testing.T) (*Server, map[string]string) {
+func newTestServer(t testing.TB) (*Server, map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "dbt_project.yml"), []byte("name: p\nprofile: p\n"), 0o644)

@@ -17,7 +17,7 @@ import (
 // newModelServer serves "recs" (most popular over u1 {A,B}, u2 {A,C},
 // u3 {A}) and "conv" (a logistic regression on a driver's conv_rate, made
 // by hand) in production as v1, conv reading features from fs.
-func newModelServer(t *testing.T, fs *feature.Store) *ml.Server {
+func newModelServer(t testing.TB, fs *feature.Store) *ml.Server {
 	t.Helper()
 	spec := &ml.Spec{Name: "recs", Algorithm: "most_popular", Gate: ml.Gate{Metric: "ndcg@10", MinRatio: 1}}
 	d := ml.NewInteractions()
