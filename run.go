@@ -1,6 +1,11 @@
 package tandem
 
-import "time"
+import (
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Status of a run or of one node in it.
 type Status string
@@ -22,12 +27,18 @@ type Run struct {
 	StartedBy string `json:"started_by"` // user@host, token name, or "scheduler"
 	Job       string `json:"job,omitempty"`
 	// ScheduledFor is the schedule time a job's run stands for.
-	ScheduledFor time.Time     `json:"scheduled_for,omitzero"`
-	Trigger      string        `json:"trigger,omitempty"` // schedule, catchup, new-data, api, cli
-	Status       Status        `json:"status"`
-	StartedAt    time.Time     `json:"started_at"`
-	EndedAt      time.Time     `json:"ended_at,omitzero"`
-	Nodes        []*NodeResult `json:"nodes,omitempty"`
+	ScheduledFor time.Time `json:"scheduled_for,omitzero"`
+	Trigger      string    `json:"trigger,omitempty"` // schedule, catchup, new-data, api, cli
+	Status       Status    `json:"status"`
+	StartedAt    time.Time `json:"started_at"`
+	EndedAt      time.Time `json:"ended_at,omitzero"`
+	// Process is the process carrying the run out ("host:pid"), so that
+	// the next command can tell a run whose process is gone.
+	Process string `json:"process,omitempty"`
+	// Reason says why a run ended as it did when its nodes cannot (a
+	// process killed, a stop of tandem serve).
+	Reason string        `json:"reason,omitempty"`
+	Nodes  []*NodeResult `json:"nodes,omitempty"`
 }
 
 // NodeResult is what happened to one node in a run.
@@ -47,4 +58,37 @@ type NodeResult struct {
 // Failed reports whether a node result counts as a failure for retry.
 func (r *NodeResult) Failed() bool {
 	return r.Status == StatusError || r.Status == StatusFail || r.Status == StatusSkipped
+}
+
+// ThisProcess names this process as Run.Process does: "host:pid".
+func ThisProcess() string {
+	host, _ := os.Hostname()
+	return host + ":" + strconv.Itoa(os.Getpid())
+}
+
+// ProcessGone reports whether the process a Run.Process names has ended:
+// only for this host (another host's processes cannot be seen from here).
+func ProcessGone(process string) bool {
+	host, pid, ok := strings.Cut(process, ":")
+	if !ok {
+		return false
+	}
+	if h, _ := os.Hostname(); h != host {
+		return false
+	}
+	n, err := strconv.Atoi(pid)
+	if err != nil || n <= 0 {
+		return false
+	}
+	return !processAlive(n)
+}
+
+// OrphanReason is why a run failed whose process ended without finishing
+// it: a CLI run's process was killed (a full disk, a broken pipe, Ctrl-C
+// twice); a server's run was cut by a stop of tandem serve.
+func OrphanReason(r *Run) string {
+	if r.Trigger == "cli" {
+		return "the CLI process that ran it (" + r.Process + ") ended before the run did: killed, out of disk space, or its output closed (a broken pipe); run it again"
+	}
+	return "interrupted by a stop of tandem serve; the run was not resumed"
 }

@@ -106,7 +106,7 @@ func (r *Runner) RunBackfill(ctx context.Context, run *tandem.Run, b *Backfill, 
 		}
 	}
 	claimed := run.Status == tandem.StatusQueued // stored by the scheduler
-	run.Status, run.StartedAt = tandem.StatusRunning, r.Clock()
+	run.Status, run.StartedAt, run.Process = tandem.StatusRunning, r.Clock(), tandem.ThisProcess()
 	if run.ID == "" {
 		run.ID = NewRunID(r.Clock())
 	}

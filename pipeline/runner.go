@@ -74,7 +74,7 @@ func (r *Runner) Run(ctx context.Context, run *tandem.Run, ids []string) (*tande
 		run.ID = NewRunID(r.Clock())
 	}
 	claimed := run.Status == tandem.StatusQueued // by the scheduler, already stored
-	run.Status, run.StartedAt = tandem.StatusRunning, r.Clock()
+	run.Status, run.StartedAt, run.Process = tandem.StatusRunning, r.Clock(), tandem.ThisProcess()
 	store := r.Meta.CreateRun
 	if claimed {
 		store = r.Meta.UpdateRun
@@ -370,4 +370,27 @@ func (r *Runner) execute(ctx context.Context, run *tandem.Run, n *tandem.Node, r
 		return r.incremental(ctx, run, n, res)
 	}
 	return fmt.Errorf("materialization %q cannot run", n.Materialized)
+}
+
+// SettleOrphans marks failed, with the reason, every run still "running"
+// whose process on this host is gone (a CLI build killed by a full disk or
+// a SIGPIPE), so that no run stays "running" until the next tandem serve.
+// Every command that opens the project calls it.
+func SettleOrphans(ctx context.Context, store tandem.RunStore, now time.Time) ([]*tandem.Run, error) {
+	runs, err := store.FindRuns(ctx, tandem.RunFilter{Limit: 1000, Statuses: []tandem.Status{tandem.StatusRunning}})
+	if err != nil {
+		return nil, err
+	}
+	var settled []*tandem.Run
+	for _, r := range runs {
+		if r.Process == "" || !tandem.ProcessGone(r.Process) {
+			continue
+		}
+		r.Status, r.EndedAt, r.Reason = tandem.StatusError, now, tandem.OrphanReason(r)
+		if err := store.UpdateRun(ctx, r); err != nil {
+			return settled, err
+		}
+		settled = append(settled, r)
+	}
+	return settled, nil
 }

@@ -142,10 +142,11 @@ func (s *Scheduler) Recover(ctx context.Context) (interrupted []*tandem.Run, err
 	for _, r := range runs {
 		if r.Status == tandem.StatusRunning {
 			r.Status, r.EndedAt = tandem.StatusError, s.Clock()
+			r.Reason = tandem.OrphanReason(r)
 			if err := s.Store.UpdateRun(ctx, r); err != nil {
 				return nil, err
 			}
-			s.Logger.Warn("run interrupted by a stop of tandem serve; marked failed", "run_id", r.ID, "job", r.Job)
+			s.Logger.Warn("run interrupted; marked failed", "run_id", r.ID, "job", r.Job, "reason", r.Reason)
 			interrupted = append(interrupted, r)
 			continue
 		}

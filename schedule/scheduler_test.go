@@ -331,7 +331,9 @@ func TestTriggersFollowTheOverlapPolicy(t *testing.T) {
 			s.Executor = x
 			job := &tandem.Job{Name: "hourly", Command: "run", Cron: "0 * * * *", Overlap: policy}
 			s.SetJobs(ctx, []*tandem.Job{job})
+			round := 0
 			trigger := func(n int) (ids map[string]int, conflicts int) {
+				round++
 				ids = map[string]int{}
 				var mu sync.Mutex
 				var wg sync.WaitGroup
@@ -339,7 +341,7 @@ func TestTriggersFollowTheOverlapPolicy(t *testing.T) {
 					wg.Add(1)
 					go func(i int) {
 						defer wg.Done()
-						run, err := s.Trigger(ctx, job, &tandem.Run{ID: fmt.Sprintf("t-%d-%d", len(ids), i), Job: job.Name, Command: "run"})
+						run, err := s.Trigger(ctx, job, &tandem.Run{ID: fmt.Sprintf("t-%d-%d", round, i), Job: job.Name, Command: "run"})
 						mu.Lock()
 						defer mu.Unlock()
 						if tandem.ErrorCode(err) == tandem.ECONFLICT {

@@ -48,7 +48,8 @@ func Open(path string) (*MetaStore, error) {
 		os.Chmod(f, 0o600)
 	}
 	// Columns added after the first release of the schema.
-	for _, col := range []string{"job text not null default ''", "scheduled_for text", "trigger_ text not null default ''"} {
+	for _, col := range []string{"job text not null default ''", "scheduled_for text", "trigger_ text not null default ''",
+		"process text not null default ''", "reason text not null default ''"} {
 		if _, err := db.Exec("alter table runs add column " + col); err != nil && !strings.Contains(err.Error(), "duplicate column") {
 			db.Close()
 			return nil, tandem.Errorf(tandem.EUNAVAILABLE, "migrate metadata store %s: %v", path, err)
@@ -79,9 +80,9 @@ func parseTS(s sql.NullString) time.Time {
 }
 
 func (s *MetaStore) CreateRun(ctx context.Context, r *tandem.Run) error {
-	_, err := s.db.ExecContext(ctx, `insert into runs (id, command, args, started_by, status, started_at, job, scheduled_for, trigger_)
-		values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Command, r.Args, r.StartedBy, string(r.Status), ts(r.StartedAt), r.Job, ts(r.ScheduledFor), r.Trigger)
+	_, err := s.db.ExecContext(ctx, `insert into runs (id, command, args, started_by, status, started_at, job, scheduled_for, trigger_, process, reason)
+		values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Command, r.Args, r.StartedBy, string(r.Status), ts(r.StartedAt), r.Job, ts(r.ScheduledFor), r.Trigger, r.Process, r.Reason)
 	return err
 }
 
@@ -96,8 +97,9 @@ func (s *MetaStore) SaveNodeResult(ctx context.Context, runID string, n *tandem.
 }
 
 func (s *MetaStore) UpdateRun(ctx context.Context, r *tandem.Run) error {
-	res, err := s.db.ExecContext(ctx, `update runs set status = ?, started_at = coalesce(?, started_at), ended_at = ? where id = ?`,
-		string(r.Status), ts(r.StartedAt), ts(r.EndedAt), r.ID)
+	res, err := s.db.ExecContext(ctx, `update runs set status = ?, started_at = coalesce(?, started_at), ended_at = ?,
+		process = case when ? = '' then process else ? end, reason = ? where id = ?`,
+		string(r.Status), ts(r.StartedAt), ts(r.EndedAt), r.Process, r.Process, r.Reason, r.ID)
 	if err != nil {
 		return err
 	}
@@ -205,7 +207,7 @@ func (s *MetaStore) FindRuns(ctx context.Context, f tandem.RunFilter) ([]*tandem
 }
 
 func (s *MetaStore) findRuns(ctx context.Context, tail string, args ...any) ([]*tandem.Run, error) {
-	rows, err := s.db.QueryContext(ctx, `select id, command, args, started_by, status, started_at, ended_at, job, scheduled_for, trigger_ from runs `+tail, args...)
+	rows, err := s.db.QueryContext(ctx, `select id, command, args, started_by, status, started_at, ended_at, job, scheduled_for, trigger_, process, reason from runs `+tail, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +217,7 @@ func (s *MetaStore) findRuns(ctx context.Context, tail string, args ...any) ([]*
 		var r tandem.Run
 		var status string
 		var started, ended, scheduled sql.NullString
-		if err := rows.Scan(&r.ID, &r.Command, &r.Args, &r.StartedBy, &status, &started, &ended, &r.Job, &scheduled, &r.Trigger); err != nil {
+		if err := rows.Scan(&r.ID, &r.Command, &r.Args, &r.StartedBy, &status, &started, &ended, &r.Job, &scheduled, &r.Trigger, &r.Process, &r.Reason); err != nil {
 			return nil, err
 		}
 		r.Status, r.StartedAt, r.EndedAt, r.ScheduledFor = tandem.Status(status), parseTS(started), parseTS(ended), parseTS(scheduled)

@@ -10,6 +10,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
@@ -158,7 +159,7 @@ func (a *app) open() (*project.Project, *duckdb.Warehouse, *sqlite.MetaStore, er
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ms, err := sqlite.Open(filepath.Join(p.Dir, p.Settings.Metastore.Path))
+	ms, err := openMeta(p)
 	if err != nil {
 		wh.Close()
 		return nil, nil, nil, err
@@ -212,7 +213,7 @@ func (a *app) runCommand(name, short string, kinds []tandem.NodeKind) *cobra.Com
 			}
 			ids = filterKinds(p, ids, kinds)
 			args := strings.TrimSpace(strings.Join(os.Args[min(2, len(os.Args)):], " "))
-			return a.execute(cmd.Context(), p, wh, ms, &tandem.Run{Command: name, Args: args, StartedBy: startedBy()}, ids)
+			return a.execute(cmd.Context(), p, wh, ms, &tandem.Run{Command: name, Args: args, StartedBy: startedBy(), Trigger: "cli"}, ids)
 		},
 	}
 }
@@ -299,13 +300,24 @@ func (a *app) retryCommand() *cobra.Command {
 				fmt.Fprintf(a.stdout, "Nothing to retry: run %s (%s) had no failed or skipped node.\n", last.ID, last.Command)
 				return nil
 			}
-			return a.execute(cmd.Context(), p, wh, ms, &tandem.Run{Command: "retry", Args: "of " + last.ID, StartedBy: startedBy()}, ids)
+			return a.execute(cmd.Context(), p, wh, ms, &tandem.Run{Command: "retry", Args: "of " + last.ID, StartedBy: startedBy(), Trigger: "cli"}, ids)
 		},
 	}
 }
 
+// openMeta opens the project's metadata store, and settles the runs whose
+// process ended without finishing them: every command that opens the
+// project does, so none stays "running" until the next tandem serve.
 func openMeta(p *project.Project) (*sqlite.MetaStore, error) {
-	return sqlite.Open(filepath.Join(p.Dir, p.Settings.Metastore.Path))
+	ms, err := sqlite.Open(filepath.Join(p.Dir, p.Settings.Metastore.Path))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := pipeline.SettleOrphans(context.Background(), ms, time.Now()); err != nil {
+		ms.Close()
+		return nil, err
+	}
+	return ms, nil
 }
 
 // openProjectMeta loads the project and opens only its metadata store: for

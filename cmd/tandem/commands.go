@@ -396,7 +396,7 @@ func (a *app) quickstartCommand() *cobra.Command {
 				ms.Close()
 				return err
 			}
-			err = a.execute(cmd.Context(), p, wh, ms, &tandem.Run{Command: "build", Args: "quickstart", StartedBy: startedBy()}, ids)
+			err = a.execute(cmd.Context(), p, wh, ms, &tandem.Run{Command: "build", Args: "quickstart", StartedBy: startedBy(), Trigger: "cli"}, ids)
 			if err != nil {
 				wh.Close()
 				ms.Close()

@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/duckdb"
 	"github.com/tandem-data/tandem/eventlog"
 	"github.com/tandem-data/tandem/kvstore"
@@ -58,5 +64,49 @@ func TestStoresArePrivate(t *testing.T) {
 		if st.Mode().Perm()&0o077 != 0 {
 			t.Errorf("%s is %v: other users can read it", name, st.Mode().Perm())
 		}
+	}
+}
+
+// TestRunOfAGoneProcessIsSettled: a CLI build killed (a full disk, a
+// SIGPIPE) stayed "running" until the next tandem serve, which then blamed
+// "a stop of tandem serve". The next command that opens the project marks
+// it failed, saying its process is gone.
+func TestRunOfAGoneProcessIsSettled(t *testing.T) {
+	dir := newProject(t, map[string]string{"models/a.sql": "select 1 as x"})
+	mustRun(t, "build", "--project-dir", dir)
+	// A real process that ran and is gone.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	ms, err := sqlite.Open(filepath.Join(dir, "target", "tandem.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := &tandem.Run{ID: "r-killed", Command: "build", Trigger: "cli", Status: tandem.StatusRunning, StartedAt: time.Now(),
+		Process: fmt.Sprintf("%s:%d", host, dead.Process.Pid)}
+	alive := &tandem.Run{ID: "r-alive", Command: "build", Trigger: "cli", Status: tandem.StatusRunning, StartedAt: time.Now(), Process: tandem.ThisProcess()}
+	ms.CreateRun(context.Background(), gone)
+	ms.CreateRun(context.Background(), alive)
+	ms.Close()
+	out := mustRun(t, "runs", "-o", "json", "--project-dir", dir)
+	var runs []*tandem.Run
+	if err := json.Unmarshal([]byte(out), &runs); err != nil {
+		var wrapped struct{ Runs []*tandem.Run }
+		if err := json.Unmarshal([]byte(out), &wrapped); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		runs = wrapped.Runs
+	}
+	got := map[string]*tandem.Run{}
+	for _, r := range runs {
+		got[r.ID] = r
+	}
+	if r := got["r-killed"]; r == nil || r.Status != tandem.StatusError || !strings.Contains(r.Reason, "CLI process that ran it") || strings.Contains(r.Reason, "tandem serve") {
+		t.Errorf("the killed CLI run: %+v", r)
+	}
+	if r := got["r-alive"]; r == nil || r.Status != tandem.StatusRunning {
+		t.Errorf("a run whose process is alive was settled: %+v", r)
 	}
 }
