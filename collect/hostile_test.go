@@ -106,17 +106,8 @@ func TestHostileBytesNeverStopTheLoader(t *testing.T) {
 	if code, _, raw := f.post(t, "/v1/track", `{"userId":"12347","event":"Product Viewed","properties":{"product_id":"last"},"messageId":"valid-last"}`, false); code != 200 {
 		t.Fatalf("valid event: %d %s", code, raw)
 	}
-	w, err := duckdb.Open(filepath.Join(t.TempDir(), "w.duckdb"), duckdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	l := NewLoader(f.log, w, f.c.Plan)
-	l.Logger = f.c.Logger
+	w, l := f.loader(t)
 	ctx := context.Background()
-	if err := l.Prepare(ctx); err != nil {
-		t.Fatal(err)
-	}
 	next := int64(0)
 	for next < f.log.End() {
 		n, err := l.LoadOnce(ctx, next)
@@ -251,21 +242,28 @@ func TestIdsAndTimestampsAsSent(t *testing.T) {
 		}
 	}
 	// And the warehouse holds them as such.
-	w, err := duckdb.Open(filepath.Join(t.TempDir(), "w.duckdb"), duckdb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	l := NewLoader(f.log, w, f.c.Plan)
-	l.Logger = f.c.Logger
+	w, l := f.loader(t)
 	ctx := context.Background()
-	if err := l.Prepare(ctx); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := l.LoadOnce(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	if got := count(t, w, `select string_agg(user_id || '@' || strftime("timestamp" at time zone 'UTC', '%Y-%m-%d'), ' ' order by message_id) from events.events`); got != "1e300@2011-06-01 12347.9@2011-06-01 12347@2011-06-01 -0@2011-06-01 u@9999-01-01 u@0001-01-01 u@9999-12-31 u@1961-06-02 u@2011-06-01" {
 		t.Errorf("warehouse: %s", got)
 	}
+}
+
+// loader is a prepared loader from the fixture's log into a new warehouse.
+func (f *fixture) loader(t *testing.T) (*duckdb.Warehouse, *Loader) {
+	t.Helper()
+	w, err := duckdb.Open(filepath.Join(t.TempDir(), "w.duckdb"), duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	l := NewLoader(f.log, w, f.c.Plan)
+	l.Logger = f.c.Logger
+	if err := l.Prepare(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return w, l
 }

@@ -211,6 +211,18 @@ func (l *Loader) Run(ctx context.Context) error {
 	}
 }
 
+// appendNullable appends `,"name":"s"` to a staged NDJSON line, null when
+// s is empty (appendField, for log records, leaves the field out instead).
+func appendNullable(b []byte, name string, s []byte) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	if len(s) == 0 {
+		return append(b, "null"...)
+	}
+	return jsonw.AppendString(b, s)
+}
+
 // eventKey says which typed table, if any, a loaded event also goes to.
 type eventKey struct{ Type, Event string }
 
@@ -227,16 +239,7 @@ func appendRow(b []byte, offset int64, received time.Time, env *fastjson.Value) 
 		return b, eventKey{}, fmt.Errorf("timestamp: %v", err)
 	}
 	key := eventKey{Type: string(ev.GetStringBytes("type")), Event: string(ev.GetStringBytes("event"))}
-	opt := func(name string, s []byte) {
-		b = append(b, ',', '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
-		if len(s) == 0 {
-			b = append(b, "null"...)
-		} else {
-			b = jsonw.AppendString(b, s)
-		}
-	}
+	opt := func(name string, s []byte) { b = appendNullable(b, name, s) }
 	obj := func(name string) {
 		b = append(b, ',', '"')
 		b = append(b, name...)
@@ -540,16 +543,7 @@ func appendQuarantineRow(b []byte, offset int64, received time.Time, env *fastjs
 	}
 	first := vs.GetArray()[0]
 	ev := env.Get("event")
-	str := func(name string, s []byte) {
-		b = append(b, ',', '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
-		if len(s) == 0 {
-			b = append(b, "null"...)
-		} else {
-			b = jsonw.AppendString(b, s)
-		}
-	}
+	str := func(name string, s []byte) { b = appendNullable(b, name, s) }
 	b = append(b, `{"offset":`...)
 	b = strconv.AppendInt(b, offset, 10)
 	b = append(b, `,"received_at":"`...)
