@@ -29,6 +29,8 @@ type Node struct {
 	Name        string   // models, seeds, tests: name; sources: "source.table"
 	Path        string   // file relative to the project root
 	Line        int      // line in Path where it is declared, when known
+	PropsPath   string   // the .yml file with its properties (description, columns, tests), if any
+	PropsLine   int      // line of its entry in PropsPath
 	Description string
 	Owner       string
 	Tags        []string

@@ -138,7 +138,7 @@ func (r *Runner) RunBackfill(ctx context.Context, run *tandem.Run, b *Backfill, 
 		rows, err := r.backfillInterval(ctx, n, span[0], span[1])
 		iv.Rows, iv.FinishedAt, iv.Status = rows, r.Clock(), tandem.StatusSuccess
 		if err != nil {
-			iv.Status, iv.Message = tandem.StatusError, located(n, err)
+			iv.Status, iv.Message = tandem.StatusError, r.located(n, err)
 			res.Status, res.Message = tandem.StatusError, fmt.Sprintf("interval %s to %s: %s", span[0].Format(time.DateTime), span[1].Format(time.DateTime), iv.Message)
 		}
 		res.Rows += rows
@@ -190,7 +190,7 @@ func (r *Runner) backfillInterval(ctx context.Context, n *tandem.Node, start, en
 	err = r.Warehouse.Tx(ctx, func(tx tandem.Execer) error {
 		if !exists {
 			if _, err := tx.Exec(ctx, fmt.Sprintf("create table %s as %s limit 0", target, filtered)); err != nil {
-				return err
+				return inCompiled(err, sql)
 			}
 		}
 		if _, err := tx.Exec(ctx, fmt.Sprintf("delete from %s where %s >= '%s' and %s < '%s'", target, col, vars["start"], col, vars["end"])); err != nil {
@@ -198,7 +198,7 @@ func (r *Runner) backfillInterval(ctx context.Context, n *tandem.Node, start, en
 		}
 		var err error
 		rows, err = tx.Exec(ctx, fmt.Sprintf("insert into %s by name %s", target, filtered))
-		return err
+		return inCompiled(err, sql)
 	})
 	if err == nil && !exists {
 		r.setKind(schema, name, "table")

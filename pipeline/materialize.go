@@ -92,7 +92,7 @@ func (r *Runner) view(ctx context.Context, n *tandem.Node, res *tandem.NodeResul
 			}
 		}
 		_, err := tx.Exec(ctx, fmt.Sprintf("create or replace view %s as\n%s", rel(schema, n.Relation()), sql))
-		return err
+		return inCompiled(err, sql)
 	})
 	if err == nil {
 		r.setKind(schema, n.Relation(), "view")
@@ -108,7 +108,7 @@ func (r *Runner) table(ctx context.Context, run *tandem.Run, n *tandem.Node, res
 	}
 	return r.buildAndPublish(ctx, run, n, res, func(tx tandem.Execer, stage string) error {
 		_, err := tx.Exec(ctx, fmt.Sprintf("create table %s as\n%s", stage, sql))
-		return err
+		return inCompiled(err, sql)
 	})
 }
 
@@ -239,7 +239,7 @@ func (r *Runner) incremental(ctx context.Context, run *tandem.Run, n *tandem.Nod
 			}
 		}
 		if _, err := tx.Exec(ctx, fmt.Sprintf("create table %s as\n%s", stage, sql)); err != nil {
-			return err
+			return inCompiled(err, sql)
 		}
 		// on_schema_change: ignore (dbt's default): new columns of the
 		// query are left out, missing ones become NULL.
@@ -263,7 +263,8 @@ func (r *Runner) incremental(ctx context.Context, run *tandem.Run, n *tandem.Nod
 		}
 		for _, k := range n.UniqueKey {
 			if !have[strings.ToLower(k)] {
-				return tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "unique_key %q is not a column of the model's query (columns: %s)", k, strings.Join(stageCols, ", "))
+				file, line := r.Project.ConfigAt(n, "unique_key")
+				return tandem.FileErrorf(tandem.EINVALID, file, line, "unique_key %q is not a column of the model's query (columns: %s)", k, strings.Join(stageCols, ", "))
 			}
 		}
 		colList := strings.Join(cols, ", ")
@@ -366,7 +367,7 @@ func (r *Runner) test(ctx context.Context, n *tandem.Node, res *tandem.NodeResul
 	}
 	failures, err := count(ctx, r.Warehouse, "(\n"+sql+"\n) dbt_internal_test")
 	if err != nil {
-		return err
+		return inCompiled(err, sql)
 	}
 	res.Rows = failures
 	switch {

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -322,7 +324,7 @@ func (r *Runner) runNode(ctx context.Context, run *tandem.Run, n *tandem.Node) *
 			}
 			break
 		}
-		res.Status, res.Message = tandem.StatusError, located(n, err)
+		res.Status, res.Message = tandem.StatusError, r.located(n, err)
 		if a >= attempts || !transient(err) || ctx.Err() != nil {
 			break
 		}
@@ -341,17 +343,65 @@ func transient(err error) bool {
 	return errors.As(err, &t) && t.Transient()
 }
 
-// located prefixes an error with the node's file unless it already names one.
-func located(n *tandem.Node, err error) string {
+// located prefixes an error with the file and line where the user fixes it,
+// unless it already names one. An error of the database in the model's
+// compiled SQL ("LINE 3: ...") is traced back to the line of the .sql file
+// (or of the ephemeral model) it came from.
+func (r *Runner) located(n *tandem.Node, err error) string {
 	var te *tandem.Error
 	if errors.As(err, &te) && te.File != "" {
 		return te.Error()
 	}
-	loc := n.Path
-	if n.Line > 1 {
-		loc = fmt.Sprintf("%s:%d", n.Path, n.Line)
+	msg := strings.TrimSpace(err.Error())
+	file, line := n.Path, n.Line
+	var ce *compiledError
+	if errors.As(err, &ce) {
+		if m := reSQLLine.FindStringSubmatchIndex(msg); m != nil {
+			l, _ := strconv.Atoi(msg[m[2]:m[3]])
+			if f, sl := r.Project.SourceLine(n, ce.sql, l-1); sl > 0 {
+				file, line = f, sl
+				msg = withoutStatementLine(msg, m)
+			}
+		}
 	}
-	return loc + ": " + strings.TrimSpace(err.Error())
+	if line > 1 || (line == 1 && file != n.Path) {
+		return fmt.Sprintf("%s:%d: %s", file, line, msg)
+	}
+	return file + ": " + msg
+}
+
+// compiledError is an error of a statement made of one line of Tandem's
+// (create table ... as, select count(*) from (, ...) and the compiled SQL.
+type compiledError struct {
+	error
+	sql string
+}
+
+func (e *compiledError) Unwrap() error { return e.error }
+
+func inCompiled(err error, sql string) error {
+	if err == nil {
+		return nil
+	}
+	return &compiledError{err, sql}
+}
+
+// reSQLLine finds DuckDB's pointer into the statement: "LINE 3: <text>"
+// followed by a line with a caret under the error.
+var reSQLLine = regexp.MustCompile(`(?m)^LINE (\d+): `)
+
+// withoutStatementLine drops DuckDB's "LINE n: " (a line of the statement,
+// not of the user's file) and moves the caret line under it to match.
+func withoutStatementLine(msg string, m []int) string {
+	width := m[1] - m[0]
+	rest := msg[m[1]:]
+	if nl := strings.IndexByte(rest, '\n'); nl >= 0 {
+		caret := rest[nl+1:]
+		if len(caret) >= width && strings.TrimSpace(caret[:width]) == "" {
+			rest = rest[:nl+1] + caret[width:]
+		}
+	}
+	return msg[:m[0]] + rest
 }
 
 func (r *Runner) execute(ctx context.Context, run *tandem.Run, n *tandem.Node, res *tandem.NodeResult) error {

@@ -116,3 +116,45 @@ func TestBadSeedKeepsPublishedSeed(t *testing.T) {
 		t.Errorf("published seed after a bad load: %v %v, want the 2 earlier rows", rows, err)
 	}
 }
+
+// A database error in a model's SQL names the line of the .sql file the
+// user must fix, not the line of its properties or of the compiled
+// statement, through Jinja that adds and removes lines and ephemeral
+// models injected as CTEs (issue 14, item 13).
+func TestSQLErrorsNameTheLineOfTheModelFile(t *testing.T) {
+	r, _ := newRunner(t, map[string]string{
+		"models/marts/daily.sql": "select day,\n       count(nosuch) as n\nfrom {{ ref('base') }}\ngroup by 1",
+		"models/marts/schema.yml": "version: 2\nmodels:\n  - name: base\n    description: b\n  - name: daily\n" +
+			"    description: d\n    config:\n      materialized: table\n",
+		"models/base.sql": "select current_date as day",
+		"models/jinja.sql": "{{ config(\n    materialized='table',\n    tags=['a', 'b']\n) }}\n{% set cols = ['1 as a', '2 as b'] %}\n" +
+			"select\n{% for c in cols %}\n    {{ c }},\n{% endfor %}\n    {{ var('missing_col', 'nope') }} as c\nfrom {{ ref('base') }}",
+		"models/eph.sql":  "{{ config(materialized='ephemeral') }}\nselect\n    1 as id,\n    ghost as g",
+		"models/uses.sql": "{{ config(materialized='table') }}\nselect id\nfrom {{ ref('eph') }}",
+	})
+	run, err := r.Run(context.Background(), &tandem.Run{Command: "test"}, r.Project.Order)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"model.t.daily": "models/marts/daily.sql:2: Binder Error",
+		"model.t.jinja": "models/jinja.sql:10: Binder Error",
+		"model.t.uses":  "models/eph.sql:4: Binder Error",
+	}
+	for _, res := range run.Nodes {
+		w, ok := want[res.Node]
+		if !ok {
+			continue
+		}
+		delete(want, res.Node)
+		if !strings.HasPrefix(res.Message, w) {
+			t.Errorf("%s: %q, want it to start %q", res.Node, res.Message, w)
+		}
+		if strings.Contains(res.Message, "LINE ") {
+			t.Errorf("%s: the compiled statement's line number is left in: %q", res.Node, res.Message)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("not run: %v", want)
+	}
+}

@@ -39,11 +39,14 @@ type Project struct {
 
 	cliVars    map[string]any
 	macros     map[string]*nodes.Macro
-	macroFiles map[string]string    // macro name -> file
-	templates  map[string]*Template // node ID -> parsed SQL template
-	byName     map[string]string    // model or seed name -> ID
-	sources    map[string]string    // "source.table" -> ID
-	disabled   map[string]string    // disabled model name -> file
+	macroFiles map[string]string            // macro name -> file
+	templates  map[string]*Template         // node ID -> parsed SQL template
+	byName     map[string]string            // model or seed name -> ID
+	sources    map[string]string            // "source.table" -> ID
+	disabled   map[string]string            // disabled model name -> file
+	origins    map[string]map[string]origin // node ID -> config key -> where it was set
+	originsMu  sync.Mutex                   // models are parsed in parallel
+	dpRoot     *yaml.Node                   // dbt_project.yml, for line numbers
 }
 
 // Target is where the project is built.
@@ -80,7 +83,7 @@ func Load(dir string, opts Options) (*Project, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	if _, err := decodeStrict("dbt_project.yml", src, &dp); err != nil {
+	if p.dpRoot, err = decodeStrict("dbt_project.yml", src, &dp); err != nil {
 		return nil, err
 	}
 	if dp.Name == "" {
@@ -213,7 +216,8 @@ func Load(dir string, opts Options) (*Project, error) {
 	}
 	for _, id := range ids {
 		n := p.Nodes[id]
-		f, err := parseFreshness(n.Path, n.Line, n.Config["freshness"])
+		file, line := p.ConfigAt(n, "freshness")
+		f, err := parseFreshness(file, line, n.Config["freshness"])
 		if err != nil {
 			return nil, err
 		}
@@ -498,6 +502,7 @@ func (p *Project) addModel(rel, root string, b []byte, t *Template, tree map[str
 		Materialized: tandem.View, Enabled: true, RawSQL: string(b), Config: map[string]any{},
 	}
 	applyConfig(n, folderConfig(tree, p.Name, root, rel))
+	p.folderOrigins(n.ID, p.dpRoot, "models", root, rel)
 	p.Nodes[n.ID] = n
 	p.templates[n.ID] = t
 	p.byName[name] = n.ID
@@ -514,6 +519,7 @@ func (p *Project) addSeed(rel, root string, tree map[string]any) error {
 		Materialized: tandem.SeedMat, Enabled: true, Config: map[string]any{},
 	}
 	applyConfig(n, folderConfig(tree, p.Name, root, rel))
+	p.folderOrigins(n.ID, p.dpRoot, "seeds", root, rel)
 	n.Materialized = tandem.SeedMat
 	if !n.Enabled {
 		p.disabled[name] = rel
@@ -610,9 +616,9 @@ func (p *Project) applyProperties(sd *schemaDoc) error {
 				continue
 			}
 			n := p.Nodes[id]
-			n.Line = lineAt(lines, i)
-			if n.Kind == tandem.KindSeed {
-				n.Line = 1 // errors in a seed point at the CSV
+			n.PropsPath, n.PropsLine = sd.rel, lineAt(lines, i)
+			if s := mapValue(sd.root, kind); s != nil && i < len(s.Content) {
+				p.propertyOrigins(id, sd.rel, s.Content[i])
 			}
 			n.Description = p.describe(m.Description)
 			n.Columns = columns(m.Columns, p)

@@ -182,6 +182,7 @@ func (p *Project) parseModel(n *tandem.Node) error {
 		return err
 	}
 	applyConfig(n, rc.config)
+	p.callOrigins(n, rc.config)
 	n.DependsOn = rc.deps
 	if n.Materialized == tandem.Incremental && n.Strategy == "" {
 		n.Strategy = "append"
@@ -192,15 +193,15 @@ func (p *Project) parseModel(n *tandem.Node) error {
 	switch n.Materialized {
 	case tandem.View, tandem.Table, tandem.Incremental, tandem.Ephemeral:
 	default:
-		return tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "materialized=%q is not one of view, table, incremental, ephemeral", n.Materialized)
+		return p.configError(n, "materialized", "materialized=%q is not one of view, table, incremental, ephemeral", n.Materialized)
 	}
 	switch n.Strategy {
 	case "", "append", "merge", "delete+insert":
 	default:
-		return tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "incremental_strategy=%q is not one of append, merge, delete+insert", n.Strategy)
+		return p.configError(n, "incremental_strategy", "incremental_strategy=%q is not one of append, merge, delete+insert", n.Strategy)
 	}
 	if (n.Strategy == "merge" || n.Strategy == "delete+insert") && len(n.UniqueKey) == 0 {
-		return tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "incremental_strategy=%q needs a unique_key", n.Strategy)
+		return p.configError(n, "incremental_strategy", "incremental_strategy=%q needs a unique_key", n.Strategy)
 	}
 	return nil
 }
