@@ -55,6 +55,7 @@ type MetaStore interface {
 	SessionStore
 	AuditLog
 	IncidentStore
+	ClockStore
 	Close() error
 }
 
@@ -87,3 +88,21 @@ type RunStore interface {
 
 // Clock is injected wherever time matters, so tests control it.
 type Clock func() time.Time
+
+// ClockStore keeps where a project's platform clock is anchored in real
+// time, so that every process of the project (tandem serve, the CLI, each
+// replica) reads the same time from it, and it never runs backwards across
+// restarts.
+type ClockStore interface {
+	// ClockAnchor returns the real time at which the platform clock read
+	// start. The first call for a start records now.
+	ClockAnchor(ctx context.Context, start, now time.Time) (time.Time, error)
+}
+
+// ShiftedClock is the platform clock of a project set in the past (or
+// future) with `clock.start` in tandem.yaml: it read start at the real time
+// anchor, and runs at normal speed from there.
+func ShiftedClock(start, anchor time.Time) Clock {
+	offset := start.Sub(anchor)
+	return func() time.Time { return time.Now().Add(offset) }
+}

@@ -105,7 +105,7 @@ type Server struct {
 	Meta     tandem.MetaStore
 	Metrics  *Metrics
 	Logger   *slog.Logger
-	Clock    tandem.Clock
+	Clock    tandem.Clock // the platform clock: ages, freshness, recent runs (audit and sessions keep real time)
 	mux      *http.ServeMux
 	cache    *cache
 	catalogs catalogCache
@@ -323,5 +323,5 @@ func actor(tok *tandem.Token) string {
 }
 
 func (s *Server) record(ctx context.Context, tok *tandem.Token, action, target, detail string) error {
-	return s.Meta.AddAudit(ctx, &tandem.AuditEntry{At: s.Clock(), Actor: actor(tok), Action: action, Target: target, Detail: detail})
+	return s.Meta.AddAudit(ctx, &tandem.AuditEntry{At: time.Now(), Actor: actor(tok), Action: action, Target: target, Detail: detail})
 }

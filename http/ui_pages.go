@@ -459,26 +459,7 @@ func (s *Server) uiFeatures(w http.ResponseWriter, r *http.Request, tok *tandem.
 	}
 	ctx := r.Context()
 	reg := fs.Registry
-	type viewRow struct {
-		V      *feature.View
-		Latest time.Time
-		Age    time.Duration
-		Rows   int64
-	}
-	var views []viewRow
-	for _, name := range reg.ViewNames() {
-		v := reg.Views[name]
-		row := viewRow{V: v}
-		if v.Relation != "" {
-			if latest, n, err := viewFreshness(ctx, fs, v); err == nil {
-				row.Latest, row.Rows = latest, n
-				if !latest.IsZero() {
-					row.Age = s.Clock().Sub(latest)
-				}
-			}
-		}
-		views = append(views, row)
-	}
+	views := s.viewRows(ctx, fs)
 	data["Store"], data["Views"], data["Entities"], data["Services"] = fs, views, sortedEntities(reg), reg.Services
 	// The lookup box: one entity's latest values from online serving.
 	entity, key := r.URL.Query().Get("entity"), strings.TrimSpace(r.URL.Query().Get("key"))
@@ -492,6 +473,36 @@ func (s *Server) uiFeatures(w http.ResponseWriter, r *http.Request, tok *tandem.
 	}
 	s.render(w, http.StatusOK, "features", data)
 	return nil
+}
+
+// viewRow is a feature view with the age of its newest row by the
+// platform clock. Stale: older than its ttl, so every online read of it
+// answers OUTSIDE_MAX_AGE until it is rebuilt and materialized.
+type viewRow struct {
+	V      *feature.View
+	Latest time.Time
+	Age    time.Duration
+	Rows   int64
+	Stale  bool
+}
+
+func (s *Server) viewRows(ctx context.Context, fs *feature.Store) []viewRow {
+	var views []viewRow
+	for _, name := range fs.Registry.ViewNames() {
+		v := fs.Registry.Views[name]
+		row := viewRow{V: v}
+		if v.Relation != "" {
+			if latest, n, err := viewFreshness(ctx, fs, v); err == nil {
+				row.Latest, row.Rows = latest, n
+				if !latest.IsZero() {
+					row.Age = s.Clock().Sub(latest)
+					row.Stale = v.TTL > 0 && row.Age > v.TTL
+				}
+			}
+		}
+		views = append(views, row)
+	}
+	return views
 }
 
 func sortedEntities(reg *feature.Registry) []*feature.Entity {

@@ -93,6 +93,13 @@ type Settings struct {
 		Attempts int           `yaml:"attempts"` // per node, including the first
 		Backoff  time.Duration `yaml:"backoff"`  // doubled after each attempt
 	} `yaml:"retries"`
+	// Clock sets the platform's clock for a project whose data lives in
+	// another time (the shop example's ends in 2011): "now" read Start when
+	// the project first ran with it, and runs at normal speed from there,
+	// for tandem serve, the CLI and the UI alike. Zero: the real time.
+	Clock struct {
+		Start time.Time `yaml:"start"`
+	} `yaml:"clock"`
 	Schedules []JobSpec       `yaml:"schedules"`
 	Alerts    AlertSettings   `yaml:"alerts"`
 	Serve     ServeSettings   `yaml:"serve"`

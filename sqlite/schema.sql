@@ -89,3 +89,10 @@ create table if not exists incidents (
   closed_at text
 );
 create unique index if not exists incidents_open on incidents (key) where closed_at is null;
+
+-- The real time at which a project's platform clock (clock.start in
+-- tandem.yaml) read its start: every process shares it.
+create table if not exists clock_anchors (
+  start  text primary key,
+  anchor text not null
+);

@@ -257,3 +257,13 @@ func (s *MetaStore) Incidents(ctx context.Context, openOnly bool) ([]*tandem.Inc
 	}
 	return out, rows.Err()
 }
+
+func (s *MetaStore) ClockAnchor(ctx context.Context, start, now time.Time) (time.Time, error) {
+	if _, err := s.db.ExecContext(ctx, `insert into clock_anchors (start, anchor) values (?, ?) on conflict (start) do nothing`,
+		ts(start), ts(now)); err != nil {
+		return time.Time{}, err
+	}
+	var anchor sql.NullString
+	err := s.db.QueryRowContext(ctx, `select anchor from clock_anchors where start = ?`, ts(start)).Scan(&anchor)
+	return parseTS(anchor), err
+}

@@ -107,3 +107,29 @@ func TestTokensAndAudit(t *testing.T) {
 		t.Errorf("audit = %+v", a)
 	}
 }
+
+// The platform clock's anchor is recorded once per start: a second process
+// (or a restart) reads the same anchor, so every process of a project reads
+// the same time and it never runs backwards; a new start gets its own.
+func TestClockAnchorIsSharedAndKept(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	start := time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC)
+	first := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	a1, err := s.ClockAnchor(ctx, start, first)
+	if err != nil || !a1.Equal(first) {
+		t.Fatalf("first anchor: %v %v", a1, err)
+	}
+	a2, err := s.ClockAnchor(ctx, start, first.Add(time.Hour))
+	if err != nil || !a2.Equal(first) {
+		t.Errorf("a later process got anchor %v, want the first one %v (%v)", a2, first, err)
+	}
+	other := start.AddDate(1, 0, 0)
+	if a3, err := s.ClockAnchor(ctx, other, first.Add(2*time.Hour)); err != nil || !a3.Equal(first.Add(2*time.Hour)) {
+		t.Errorf("a new start: %v %v", a3, err)
+	}
+	now := tandem.ShiftedClock(start, time.Now().Add(-time.Hour))()
+	if d := now.Sub(start.Add(time.Hour)); d < 0 || d > time.Minute {
+		t.Errorf("an hour after its anchor, the clock reads %v, want %v", now, start.Add(time.Hour))
+	}
+}

@@ -40,6 +40,27 @@ type app struct {
 	// sandbox confines the warehouse's SQL to the project and its declared
 	// data paths (tandem serve: SQL arrives from outside).
 	sandbox bool
+	// clockStart overrides clock.start of tandem.yaml for this process
+	// (serve --clock-start); clock is the platform clock, known once the
+	// metadata store is open.
+	clockStart time.Time
+	clock      tandem.Clock
+}
+
+// now is the platform clock's time: the real time unless the project sets
+// clock.start.
+func (a *app) now() time.Time {
+	if a.clock == nil {
+		return time.Now()
+	}
+	return a.clock()
+}
+
+// runner is a pipeline runner on the platform clock.
+func (a *app) runner(p *project.Project, wh tandem.Warehouse, ms tandem.MetaStore) *pipeline.Runner {
+	r := pipeline.NewRunner(p, wh, ms)
+	r.Clock = a.now
+	return r
 }
 
 // Main runs the CLI and returns the exit code; tests call it directly.
@@ -159,7 +180,7 @@ func (a *app) open() (*project.Project, *duckdb.Warehouse, *sqlite.MetaStore, er
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ms, err := openMeta(p)
+	ms, err := a.openMeta(p)
 	if err != nil {
 		wh.Close()
 		return nil, nil, nil, err
@@ -232,7 +253,7 @@ func filterKinds(p *project.Project, ids []string, kinds []tandem.NodeKind) []st
 
 // execute runs ids and reports; a failed node makes the exit code 1.
 func (a *app) execute(ctx context.Context, p *project.Project, wh tandem.Warehouse, ms tandem.MetaStore, run *tandem.Run, ids []string) error {
-	r := pipeline.NewRunner(p, wh, ms)
+	r := a.runner(p, wh, ms)
 	if a.threads > 0 {
 		r.Threads = a.threads
 	}
@@ -305,19 +326,42 @@ func (a *app) retryCommand() *cobra.Command {
 	}
 }
 
-// openMeta opens the project's metadata store, and settles the runs whose
-// process ended without finishing them: every command that opens the
-// project does, so none stays "running" until the next tandem serve.
-func openMeta(p *project.Project) (*sqlite.MetaStore, error) {
+// openMeta opens the project's metadata store, sets the platform clock, and
+// settles the runs whose process ended without finishing them: every
+// command that opens the project does, so none stays "running" until the
+// next tandem serve.
+func (a *app) openMeta(p *project.Project) (*sqlite.MetaStore, error) {
 	ms, err := sqlite.Open(filepath.Join(p.Dir, p.Settings.Metastore.Path))
 	if err != nil {
 		return nil, err
 	}
-	if _, err := pipeline.SettleOrphans(context.Background(), ms, time.Now()); err != nil {
+	if a.clock, err = platformClock(context.Background(), ms, p.Settings.Clock.Start, a.clockStart); err != nil {
+		ms.Close()
+		return nil, err
+	}
+	if _, err := pipeline.SettleOrphans(context.Background(), ms, a.now()); err != nil {
 		ms.Close()
 		return nil, err
 	}
 	return ms, nil
+}
+
+// platformClock is the real clock, or the one clock.start in tandem.yaml
+// sets, anchored in the metadata store so that every process of the project
+// reads the same time. A --clock-start override starts the clock at that
+// instant for this process only (tests and demos).
+func platformClock(ctx context.Context, cs tandem.ClockStore, start, override time.Time) (tandem.Clock, error) {
+	if !override.IsZero() {
+		return tandem.ShiftedClock(override, time.Now()), nil
+	}
+	if start.IsZero() {
+		return time.Now, nil
+	}
+	anchor, err := cs.ClockAnchor(ctx, start, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	return tandem.ShiftedClock(start, anchor), nil
 }
 
 // openProjectMeta loads the project and opens only its metadata store: for
@@ -327,7 +371,7 @@ func (a *app) openProjectMeta() (*project.Project, *sqlite.MetaStore, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	ms, err := openMeta(p)
+	ms, err := a.openMeta(p)
 	if err != nil {
 		return nil, nil, err
 	}

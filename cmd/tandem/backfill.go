@@ -54,7 +54,7 @@ run the same command again and it resumes where it stopped.`,
 			if !ok {
 				return tandem.Errorf(tandem.ENOTFOUND, "no model named %q", args[0])
 			}
-			r := pipeline.NewRunner(p, wh, ms)
+			r := a.runner(p, wh, ms)
 			plan, err := r.PlanBackfill(n, from, to, b)
 			if err != nil {
 				return err

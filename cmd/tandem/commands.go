@@ -16,7 +16,6 @@ import (
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/examples"
 	"github.com/tandem-data/tandem/internal/conv"
-	"github.com/tandem-data/tandem/pipeline"
 	"github.com/tandem-data/tandem/project"
 )
 
@@ -315,7 +314,7 @@ func (a *app) rollbackCommand() *cobra.Command {
 			if !ok {
 				return tandem.Errorf(tandem.ENOTFOUND, "no model or seed named %q", args[0])
 			}
-			r := pipeline.NewRunner(p, wh, ms)
+			r := a.runner(p, wh, ms)
 			if list {
 				vs, err := ms.TableVersions(cmd.Context(), n.ID)
 				if err != nil {
@@ -419,7 +418,7 @@ Next (from this folder):
 
 Run it as a platform (hourly and daily jobs, freshness SLAs, alerts, web UI and HTTP API on 127.0.0.1:8080):
   %[1]s token create --role admin --project-dir %[2]s   # prints a token once
-  %[1]s serve --project-dir %[2]s --clock-start 2011-09-01T00:00:00Z   # the data ends in August 2011: serve as of then
+  %[1]s serve --project-dir %[2]s                 # its clock starts on 2011-09-01, where the data ends (clock.start in tandem.yaml)
   open http://127.0.0.1:8080/ and sign in with the token: catalog, lineage, runs, events, features, models
   curl -H "Authorization: Bearer <token>" http://127.0.0.1:8080/api/v1/jobs
   curl -H "Authorization: Bearer <token>" "http://127.0.0.1:8080/api/v1/models/product_recs/recommend?user=12347&k=5"
@@ -471,7 +470,7 @@ func (a *app) quickstartModels(ctx context.Context) error {
 		return err
 	}
 	defer done()
-	res, err := fs.Materialize(ctx, nil, time.Time{}, time.Now(), true, nil)
+	res, err := fs.Materialize(ctx, nil, time.Time{}, time.Time{}, true, nil) // up to the platform clock's now
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func (a *app) featureStore(ctx context.Context, online bool) (*feature.Store, fu
 		closeAll()
 		return nil, nil, tandem.Errorf(tandem.EINVALID, "the project defines no feature views: add features/*.yml (see the shop example: tandem init shop)")
 	}
-	s := &feature.Store{Project: p, Registry: reg, Warehouse: wh, Meta: ms, Dir: abs(p, p.Settings.Features.TrainingSets)}
+	s := &feature.Store{Project: p, Registry: reg, Warehouse: wh, Meta: ms, Dir: abs(p, p.Settings.Features.TrainingSets), Clock: a.now}
 	if err := reg.Check(ctx, wh); err != nil {
 		closeAll()
 		return nil, nil, err

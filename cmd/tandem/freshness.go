@@ -22,7 +22,7 @@ func (a *app) freshnessCommand() *cobra.Command {
 			}
 			defer wh.Close()
 			defer ms.Close()
-			results := schedule.CheckFreshness(cmd.Context(), p, wh, ms.LastSuccess, time.Now())
+			results := schedule.CheckFreshness(cmd.Context(), p, wh, ms.LastSuccess, a.now())
 			if a.output == "json" {
 				if err := a.printJSON(results); err != nil {
 					return err

@@ -47,7 +47,7 @@ func (a *app) mlService(warehouse bool) (*ml.Service, func(), error) {
 			return nil, nil, err
 		}
 		if len(reg.Views) > 0 {
-			s.Features = &feature.Store{Project: p, Registry: reg, Warehouse: wh, Meta: ms, Dir: abs(p, p.Settings.Features.TrainingSets)}
+			s.Features = &feature.Store{Project: p, Registry: reg, Warehouse: wh, Meta: ms, Dir: abs(p, p.Settings.Features.TrainingSets), Clock: a.now}
 		}
 	}
 	if a.output != "json" {

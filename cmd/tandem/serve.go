@@ -82,28 +82,23 @@ func (a *app) serveCommand() *cobra.Command {
 		Short: "Run the platform: scheduler, freshness checks, alerts and the HTTP API (/api/v1, /metrics)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			clock := tandem.Clock(time.Now)
 			if clockStart != "" {
-				// For tests and demos: the process's clock starts at this
-				// instant and runs at normal speed.
 				start, err := time.Parse(time.RFC3339, clockStart)
 				if err != nil {
-					return tandem.Errorf(tandem.EINVALID, "--clock-start %q: use RFC 3339, like 2011-01-01T05:59:58Z", clockStart)
+					return tandem.Errorf(tandem.EINVALID, "--clock-start %q: use RFC 3339, like 2011-09-01T00:00:00Z", clockStart)
 				}
-				offset := time.Until(start)
-				clock = func() time.Time { return time.Now().Add(offset) }
+				a.clockStart = start
 			}
-			return a.serve(cmd.Context(), addr, logFormat, clock)
+			return a.serve(cmd.Context(), addr, logFormat)
 		},
 	}
 	c.Flags().StringVar(&addr, "addr", "", "listen address (default: serve.addr in tandem.yaml, 127.0.0.1:8080)")
 	c.Flags().StringVar(&logFormat, "log-format", "text", "text or json")
-	c.Flags().StringVar(&clockStart, "clock-start", "", "start the scheduler's clock at this time (tests and demos)")
-	c.Flags().MarkHidden("clock-start")
+	c.Flags().StringVar(&clockStart, "clock-start", "", "start the platform clock at this instant for this process, overriding clock.start of tandem.yaml (tests and demos)")
 	return c
 }
 
-func (a *app) serve(ctx context.Context, addr, logFormat string, clock tandem.Clock) error {
+func (a *app) serve(ctx context.Context, addr, logFormat string) error {
 	var handler slog.Handler = slog.NewTextHandler(a.stderr, nil)
 	if logFormat == "json" {
 		handler = slog.NewJSONHandler(a.stderr, nil)
@@ -117,7 +112,7 @@ func (a *app) serve(ctx context.Context, addr, logFormat string, clock tandem.Cl
 		return err
 	}
 	a.projectDir, a.sandbox = abs, true
-	pl, err := a.newPlatform(logger, clock)
+	pl, err := a.newPlatform(logger)
 	if err != nil {
 		return err
 	}
@@ -147,7 +142,9 @@ func (a *app) serve(ctx context.Context, addr, logFormat string, clock tandem.Cl
 	}
 	mux := nethttp.NewServeMux()
 	mux.Handle("/v1/", pl.collector) // the Segment tracking API, on the same port
-	mux.Handle("/", http.NewServer(pl, pl.meta, pl.metrics, logger))
+	api := http.NewServer(pl, pl.meta, pl.metrics, logger)
+	api.Clock = pl.clock
+	mux.Handle("/", api)
 	lim := p.Settings.Serve.Limits
 	limits := http.Limits{ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout, WriteTimeout: lim.WriteTimeout,
 		IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes, MaxConns: lim.MaxConns}
@@ -213,11 +210,12 @@ func (a *app) serve(ctx context.Context, addr, logFormat string, clock tandem.Cl
 	return nil
 }
 
-func (a *app) newPlatform(logger *slog.Logger, clock tandem.Clock) (*platform, error) {
+func (a *app) newPlatform(logger *slog.Logger) (*platform, error) {
 	p, wh, ms, err := a.open()
 	if err != nil {
 		return nil, err
 	}
+	clock := a.clock // known once the metadata store is open
 	pl := &platform{dir: p.Dir, opts: project.Options{Target: a.target}, wh: wh, meta: ms, logger: logger, metrics: http.NewMetrics(),
 		logs: map[string]*runLog{}, runVars: map[string]map[string]any{}, firstNode: map[string]time.Time{}}
 	pl.proj.Store(p)

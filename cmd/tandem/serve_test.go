@@ -40,7 +40,11 @@ func freeAddr(t *testing.T) string {
 func startServe(t *testing.T, dir, token, clockStart string) *server {
 	t.Helper()
 	addr := freeAddr(t)
-	cmd := exec.Command(os.Args[0], "serve", "--project-dir", dir, "--addr", addr, "--clock-start", clockStart)
+	args := []string{"serve", "--project-dir", dir, "--addr", addr}
+	if clockStart != "" { // else the project's clock
+		args = append(args, "--clock-start", clockStart)
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "TANDEM_BE_CLI=1")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
