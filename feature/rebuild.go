@@ -12,10 +12,17 @@ import (
 	"github.com/tandem-data/tandem/project"
 )
 
-// Record reads a training set's record by id.
+// Latest is the id of the training set recorded last, so that a rebuild
+// can be asked for without copying an id ("latest").
+const Latest = "latest"
+
+// Record reads a training set's record by id, or the newest one for Latest.
 func (s *Store) Record(id string) (*TrainingSet, error) {
 	if s.Dir == "" {
 		return nil, tandem.Errorf(tandem.EINTERNAL, "no training set directory")
+	}
+	if id == Latest {
+		return s.latestRecord()
 	}
 	b, err := os.ReadFile(filepath.Join(s.Dir, id+".json"))
 	if os.IsNotExist(err) {
@@ -35,6 +42,24 @@ func (s *Store) Record(id string) (*TrainingSet, error) {
 		return nil, tandem.FileErrorf(tandem.EINVALID, filepath.Join(s.Dir, id+".json"), 0, "not a training set record: %v", err)
 	}
 	return &ts, nil
+}
+
+func (s *Store) latestRecord() (*TrainingSet, error) {
+	ms, _ := filepath.Glob(filepath.Join(s.Dir, "ts_*.json"))
+	var newest *TrainingSet
+	for _, m := range ms {
+		ts, err := s.Record(strings.TrimSuffix(filepath.Base(m), ".json"))
+		if err != nil {
+			return nil, err
+		}
+		if newest == nil || ts.CreatedAt.After(newest.CreatedAt) {
+			newest = ts
+		}
+	}
+	if newest == nil {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "no training set is recorded in %s yet: build one with `tandem features historical ... --out FILE`", s.Dir)
+	}
+	return newest, nil
 }
 
 // RebuildResult is a rebuilt training set and what it read.
@@ -57,6 +82,7 @@ func (s *Store) Rebuild(ctx context.Context, id, out string) (*RebuildResult, er
 	if err != nil {
 		return nil, err
 	}
+	id = orig.ID // "latest" resolved
 	if orig.EntitiesCopy == "" {
 		return nil, tandem.Errorf(tandem.EINVALID, "training set %s was recorded without a copy of its entity rows (before Tandem kept them); build it again with tandem features historical", id)
 	}

@@ -74,6 +74,10 @@ func TestTrainingSetRebuildsExactly(t *testing.T) {
 	if today.OutFingerprint == ts.OutFingerprint {
 		t.Fatal("the changed source and definition give the same training set; the test proves nothing")
 	}
+	// "latest" is the training set recorded last.
+	if latest, err := s.Record(Latest); err != nil || latest.ID != today.ID {
+		t.Errorf("latest: %v %v, want %s", latest, err, today.ID)
+	}
 
 	// The kept version is dropped: the rows are gone, and the error says which.
 	exec(t, w, `drop table stats__v1`)

@@ -164,10 +164,11 @@ func (a *app) featuresHistoricalCommand() *cobra.Command {
 func (a *app) featuresRebuildCommand() *cobra.Command {
 	var out string
 	c := &cobra.Command{
-		Use:     "rebuild TRAINING_SET_ID --out FILE",
-		Short:   "Build a recorded training set again, exactly: its definitions, its entity rows and the source rows it read (from kept table versions)",
-		Example: `  tandem features rebuild ts_3f9a1c2b7d4e --out train.parquet`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "rebuild TRAINING_SET_ID|latest --out FILE",
+		Short: "Build a recorded training set again, exactly: its definitions, its entity rows and the source rows it read (from kept table versions)",
+		Example: `  tandem features rebuild ts_3f9a1c2b7d4e --out train.parquet
+  tandem features rebuild latest --out train.parquet   # the training set built last`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
 				return tandem.Errorf(tandem.EINVALID, "name the file to write: --out FILE.parquet or .csv")
@@ -190,7 +191,7 @@ func (a *app) featuresRebuildCommand() *cobra.Command {
 			for _, v := range sorted.Keys(res.Read) {
 				fmt.Fprintf(a.stdout, "view %s read from %s\n", v, res.Read[v])
 			}
-			fmt.Fprintf(a.stdout, "Rebuilt %s: %d rows in %.2fs, written to %s.\n", args[0], res.Rebuilt.Rows, res.Rebuilt.Seconds, out)
+			fmt.Fprintf(a.stdout, "Rebuilt %s: %d rows in %.2fs, written to %s.\n", res.Original.ID, res.Rebuilt.Rows, res.Rebuilt.Seconds, out)
 			switch {
 			case res.Identical:
 				fmt.Fprintf(a.stdout, "Identical to the recorded training set (rows and content hash %s).\n", res.Rebuilt.OutFingerprint)
