@@ -49,6 +49,9 @@ type NodeResult struct {
 	StartedAt   time.Time     `json:"started_at,omitzero"`
 	Duration    time.Duration `json:"duration_ns"`
 	Rows        int64         `json:"rows"`     // rows written, or failing rows of a test
+	// TableRows is the rows in the table after an incremental build (Rows
+	// are those it added or changed); 0 for other nodes.
+	TableRows int64 `json:"table_rows,omitempty"`
 	Attempts    int           `json:"attempts"` // 1 unless retried
 	Message     string        `json:"message,omitempty"`
 	CompiledSQL string        `json:"compiled_sql,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/conv"
 	"github.com/tandem-data/tandem/internal/sorted"
 	"github.com/tandem-data/tandem/ml"
 	"github.com/tandem-data/tandem/schedule"
@@ -267,6 +269,14 @@ func (s *Server) uiError(w http.ResponseWriter, r *http.Request, tok *tandem.Tok
 	s.render(w, statusOf[code], "login", map[string]any{"Title": "Error", "Token": tok, "Error": msg, "Next": "/"})
 }
 
+// fmtMetric shows a count as a whole number and a measure to 4 decimals.
+func fmtMetric(name string, x float64) string {
+	if ml.IsCount(name) && x == math.Trunc(x) {
+		return conv.Thousands(int64(x))
+	}
+	return fmt.Sprintf("%.4f", x)
+}
+
 // model is one model as GET /api/v1/models and the UI's tables list it.
 type model struct {
 	Name        string `json:"name"`
@@ -421,7 +431,7 @@ func (s *Server) uiModel(w http.ResponseWriter, r *http.Request, tok *tandem.Tok
 			val := ""
 			if v.Eval != nil {
 				if x, ok := v.Eval.Metrics[k]; ok {
-					val = fmt.Sprintf("%.4f", x)
+					val = fmtMetric(k, x)
 				}
 			}
 			rw.Values = append(rw.Values, val)
@@ -438,7 +448,7 @@ func (s *Server) uiModel(w http.ResponseWriter, r *http.Request, tok *tandem.Tok
 	}
 	var chart template.HTML
 	if len(points) > 0 {
-		chart = lineChart(points, al.Production-1, spec.Gate.Metric)
+		chart = lineChart(points, al.Production-1, spec.Gate.Metric, ml.IsShare(spec.Gate.Metric))
 	}
 	audit, err := m.Registry.Audit(name)
 	if err != nil {
@@ -484,7 +494,7 @@ func (s *Server) uiRollbackModel(w http.ResponseWriter, r *http.Request, tok *ta
 
 // lineChart draws values (one per version, v1 first) as an SVG line,
 // marking the production version (index mark, -1 for none).
-func lineChart(values []float64, mark int, label string) template.HTML {
+func lineChart(values []float64, mark int, label string, share bool) template.HTML {
 	const w, h, pad = 640.0, 180.0, 36.0
 	lo, hi := values[0], values[0]
 	for _, v := range values {
@@ -492,6 +502,9 @@ func lineChart(values []float64, mark int, label string) template.HTML {
 	}
 	if hi == lo {
 		lo, hi = lo-0.5*max(lo, 0.01), hi+0.5*max(hi, 0.01)
+	}
+	if share { // a share's axis stays within [0, 1]
+		lo, hi = max(lo, 0), min(hi, 1)
 	}
 	x := func(i int) float64 {
 		if len(values) == 1 {

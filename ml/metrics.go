@@ -17,6 +17,18 @@ var metricNames = map[string]string{
 	"coverage":  "distinct items recommended / items in the catalogue",
 }
 
+// IsCount says a metric counts (users evaluated), rather than measures.
+func IsCount(name string) bool { return metricBase(name) == "users" }
+
+// IsShare says a metric lies in [0, 1]: the ranking metrics, AUC,
+// accuracy, Brier score and calibration error (log loss does not).
+func IsShare(name string) bool {
+	b := metricBase(name)
+	_, ranking := metricNames[b]
+	_, predictor := predictorMetrics[b]
+	return ranking || (predictor && b != "logloss")
+}
+
 func metricBase(m string) string {
 	base, _, _ := strings.Cut(m, "@")
 	return base

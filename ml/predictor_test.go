@@ -3,6 +3,7 @@ package ml
 import (
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"strconv"
@@ -227,5 +228,57 @@ func BenchmarkXGBoostScore(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p.Score(vals)
+	}
+}
+
+// Batch scoring answers a user the model does not know as the API does:
+// with the declared fallback model, named in the answer, not with the
+// model's own popular items (issue 14, item 16).
+func TestBatchAndAPIAnswerUnknownUsersAlike(t *testing.T) {
+	d, elsewhere := NewInteractions(), NewInteractions()
+	for _, r := range [][2]string{{"u1", "A"}, {"u1", "B"}, {"u2", "A"}, {"u2", "C"}, {"u3", "A"}} {
+		d.Add(r[0], r[1], 1, 0)
+	}
+	for _, r := range [][2]string{{"v1", "C"}, {"v2", "C"}, {"v3", "B"}} { // the fallback's own idea of popular
+		elsewhere.Add(r[0], r[1], 1, 0)
+	}
+	reg := &Registry{Dir: t.TempDir()}
+	specs := map[string]*Spec{
+		"recs":    {Name: "recs", Algorithm: "sar", Fallback: "popular", Gate: Gate{Metric: "ndcg@10", MinRatio: 1}},
+		"popular": {Name: "popular", Algorithm: "most_popular", Gate: Gate{Metric: "ndcg@10", MinRatio: 1}},
+	}
+	for name, data := range map[string]*Interactions{"recs": d, "popular": elsewhere} {
+		a, err := Train(specs[name], data, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := &Version{Model: name, Spec: specs[name], Eval: &EvalResult{Metrics: Metrics{"ndcg@10": 0.1}}}
+		if err := reg.Add(v, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := reg.Promote(v, Judge(v, nil, nil), false, "", "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &Server{Registry: reg, Specs: specs}
+	if _, err := s.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := (&Service{Specs: specs, Registry: reg}).Batch("recs", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"u1", "u3", "nobody", "v1"} {
+		api, err := s.Recommend("recs", user, 2, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := b.Recommend(user, 2, true)
+		if fmt.Sprintf("%+v", api) != fmt.Sprintf("%+v", batch) {
+			t.Errorf("user %s: the API answers %+v, the batch %+v", user, api, batch)
+		}
+	}
+	if a := b.Recommend("nobody", 1, true); a.Model != "popular" || a.Fallback != "unknown_user" || a.Items[0].Item != "C" {
+		t.Errorf("an unknown user in batch: %+v, want popular's C with fallback unknown_user", a)
 	}
 }

@@ -208,7 +208,7 @@ func (s *Server) Recommend(name, user string, k int, excludeSeen bool, allow fun
 	}
 	if l == nil {
 		if fb := s.fallback(name); fb != nil {
-			return s.served("recommend", s.popular(fb, name, "no_production_version", user, k, excludeSeen, allow), user), nil
+			return s.served("recommend", unknownUser(fb, name, "no_production_version", user, k, excludeSeen, allow), user), nil
 		}
 		return nil, tandem.Errorf(tandem.ENOTFOUND, "model %s has no production version (and no fallback has one); train and promote it: tandem ml train %s --promote", name, name)
 	}
@@ -243,7 +243,7 @@ func (s *Server) Recommend(name, user string, k int, excludeSeen bool, allow fun
 		// The fallback's precomputed popular items: no second wait.
 		return s.served("recommend", &Answer{Model: fb.name, Version: fb.version, Items: fb.art.Popular(k, allow), Fallback: why, Requested: name}, user), nil
 	}
-	return s.served("recommend", s.popular(fb, name, why, user, k, excludeSeen, allow), user), nil
+	return s.served("recommend", unknownUser(fb, name, why, user, k, excludeSeen, allow), user), nil
 }
 
 // beforeScore, when set (by tests), runs before each recommendation is
@@ -260,9 +260,10 @@ func (s *Server) kind(name, want string) error {
 	return nil
 }
 
-// popular answers with a fallback model: its recommendation when it
-// knows the user, else its most popular items.
-func (s *Server) popular(fb *loaded, requested, why, user string, k int, excludeSeen bool, allow func(string) bool) *Answer {
+// unknownUser answers with a fallback model: its recommendation when it
+// knows the user, else its most popular items. The one rule of the API and
+// of batch scoring (Batch).
+func unknownUser(fb *loaded, requested, why, user string, k int, excludeSeen bool, allow func(string) bool) *Answer {
 	items, ok := fb.art.Recommend(user, k, excludeSeen, allow)
 	if !ok {
 		items = fb.art.Popular(k, allow)

@@ -222,7 +222,9 @@ func count(ctx context.Context, db interface {
 func (r *Runner) incremental(ctx context.Context, run *tandem.Run, n *tandem.Node, res *tandem.NodeResult) error {
 	schema, name := r.Project.SchemaOf(n), n.Relation()
 	if r.kind(schema, name) != "table" || r.fullRefresh(n) {
-		return r.table(ctx, run, n, res)
+		err := r.table(ctx, run, n, res)
+		res.TableRows = res.Rows // built whole: every row was added
+		return err
 	}
 	sql, err := r.compile(n, true, res)
 	if err != nil {
@@ -290,6 +292,9 @@ func (r *Runner) incremental(ctx context.Context, run *tandem.Run, n *tandem.Nod
 			res.Rows, err = tx.Exec(ctx, fmt.Sprintf("insert into %s (%s) select %s from %s", target, colList, colList, stage))
 		}
 		if err != nil {
+			return err
+		}
+		if res.TableRows, err = count(ctx, tx, target); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, "drop table "+stage)

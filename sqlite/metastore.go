@@ -48,9 +48,10 @@ func Open(path string) (*MetaStore, error) {
 		os.Chmod(f, 0o600)
 	}
 	// Columns added after the first release of the schema.
-	for _, col := range []string{"job text not null default ''", "scheduled_for text", "trigger_ text not null default ''",
-		"process text not null default ''", "reason text not null default ''"} {
-		if _, err := db.Exec("alter table runs add column " + col); err != nil && !strings.Contains(err.Error(), "duplicate column") {
+	for _, col := range []string{"runs add column job text not null default ''", "runs add column scheduled_for text",
+		"runs add column trigger_ text not null default ''", "runs add column process text not null default ''",
+		"runs add column reason text not null default ''", "node_results add column table_rows integer not null default 0"} {
+		if _, err := db.Exec("alter table " + col); err != nil && !strings.Contains(err.Error(), "duplicate column") {
 			db.Close()
 			return nil, tandem.Errorf(tandem.EUNAVAILABLE, "migrate metadata store %s: %v", path, err)
 		}
@@ -87,12 +88,12 @@ func (s *MetaStore) CreateRun(ctx context.Context, r *tandem.Run) error {
 }
 
 func (s *MetaStore) SaveNodeResult(ctx context.Context, runID string, n *tandem.NodeResult) error {
-	_, err := s.db.ExecContext(ctx, `insert into node_results (run_id, node, kind, status, started_at, duration_ns, rows, attempts, message, compiled_sql)
-		values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := s.db.ExecContext(ctx, `insert into node_results (run_id, node, kind, status, started_at, duration_ns, rows, table_rows, attempts, message, compiled_sql)
+		values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		on conflict (run_id, node) do update set status = excluded.status, started_at = excluded.started_at,
-		duration_ns = excluded.duration_ns, rows = excluded.rows, attempts = excluded.attempts,
+		duration_ns = excluded.duration_ns, rows = excluded.rows, table_rows = excluded.table_rows, attempts = excluded.attempts,
 		message = excluded.message, compiled_sql = excluded.compiled_sql`,
-		runID, n.Node, string(n.Kind), string(n.Status), ts(n.StartedAt), int64(n.Duration), n.Rows, n.Attempts, n.Message, n.CompiledSQL)
+		runID, n.Node, string(n.Kind), string(n.Status), ts(n.StartedAt), int64(n.Duration), n.Rows, n.TableRows, n.Attempts, n.Message, n.CompiledSQL)
 	return err
 }
 
@@ -118,7 +119,7 @@ func (s *MetaStore) FindRun(ctx context.Context, id string) (*tandem.Run, error)
 		return nil, tandem.Errorf(tandem.ENOTFOUND, "run %s not found; list runs with `tandem runs`", id)
 	}
 	r := runs[0]
-	rows, err := s.db.QueryContext(ctx, `select node, kind, status, started_at, duration_ns, rows, attempts, message, compiled_sql
+	rows, err := s.db.QueryContext(ctx, `select node, kind, status, started_at, duration_ns, rows, table_rows, attempts, message, compiled_sql
 		from node_results where run_id = ? order by seq`, id)
 	if err != nil {
 		return nil, err
@@ -135,12 +136,13 @@ func (s *MetaStore) FindRun(ctx context.Context, id string) (*tandem.Run, error)
 }
 
 // scanResult reads a node result's columns (node, kind, status,
-// started_at, duration_ns, rows, attempts, message) and one more into extra.
+// started_at, duration_ns, rows, table_rows, attempts, message) and one more
+// into extra.
 func scanResult(rows *sql.Rows, n *tandem.NodeResult, extra *string) error {
 	var kind, status string
 	var started sql.NullString
 	var dur int64
-	if err := rows.Scan(&n.Node, &kind, &status, &started, &dur, &n.Rows, &n.Attempts, &n.Message, extra); err != nil {
+	if err := rows.Scan(&n.Node, &kind, &status, &started, &dur, &n.Rows, &n.TableRows, &n.Attempts, &n.Message, extra); err != nil {
 		return err
 	}
 	n.Kind, n.Status, n.StartedAt, n.Duration = tandem.NodeKind(kind), tandem.Status(status), parseTS(started), time.Duration(dur)
@@ -159,7 +161,7 @@ func (s *MetaStore) LatestResults(ctx context.Context, nodes []string) (map[stri
 			args = append(args, n)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, `select node, kind, status, started_at, duration_ns, rows, attempts, message, run_id
+	rows, err := s.db.QueryContext(ctx, `select node, kind, status, started_at, duration_ns, rows, table_rows, attempts, message, run_id
 		from node_results where seq in (`+inner+`)`, args...)
 	if err != nil {
 		return nil, err

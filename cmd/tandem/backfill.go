@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/conv"
 	"github.com/tandem-data/tandem/pipeline"
 )
 
@@ -71,7 +72,7 @@ run the same command again and it resumes where it stopped.`,
 					}
 					if a.output != "json" {
 						fmt.Fprintf(a.stdout, "  %d/%d %-5s %s to %s  %s rows%s\n", done, total, map[tandem.Status]string{tandem.StatusSuccess: "OK", tandem.StatusError: "ERROR"}[iv.Status],
-							iv.Start.Format(time.DateTime), iv.End.Format(time.DateTime), thousands(iv.Rows), suffix(iv.Message))
+							iv.Start.Format(time.DateTime), iv.End.Format(time.DateTime), conv.Thousands(iv.Rows), suffix(iv.Message))
 					}
 				})
 			if err != nil {
@@ -87,7 +88,7 @@ run the same command again and it resumes where it stopped.`,
 				fmt.Fprintf(a.stdout, "\nBackfill stopped: %s\nFix the cause, then run the same command again: finished intervals are kept.\n", run.Nodes[0].Message)
 				return &exitError{code: 1}
 			}
-			fmt.Fprintf(a.stdout, "Backfill done: %s rows in %.2fs\n", thousands(run.Nodes[0].Rows), run.EndedAt.Sub(run.StartedAt).Seconds())
+			fmt.Fprintf(a.stdout, "Backfill done: %s rows in %.2fs\n", conv.Thousands(run.Nodes[0].Rows), run.EndedAt.Sub(run.StartedAt).Seconds())
 			return nil
 		},
 	}

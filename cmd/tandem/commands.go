@@ -476,7 +476,7 @@ func (a *app) quickstartModels(ctx context.Context) error {
 	}
 	var views []string
 	for _, r := range res {
-		views = append(views, fmt.Sprintf("%s (%s entities)", r.View, thousands(r.Rows)))
+		views = append(views, fmt.Sprintf("%s (%s entities)", r.View, conv.Thousands(r.Rows)))
 	}
 	fmt.Fprintf(a.stdout, "Online features materialized: %s.\n", strings.Join(views, ", "))
 	return nil
@@ -494,7 +494,7 @@ func (a *app) quickstartSummary(ctx context.Context, p *project.Project, wh tand
 		rows, err := wh.Query(ctx, "select count(*) from "+r.String(), 1)
 		count := "?"
 		if err == nil {
-			count = thousands(conv.Int64(rows.Rows[0][0]))
+			count = conv.Thousands(conv.Int64(rows.Rows[0][0]))
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s rows\t%s\n", r.Schema+"."+r.Name, n.Materialized, count, firstLine(n.Description))
 	}

@@ -376,7 +376,7 @@ func (a *app) mlRecommendCommand() *cobra.Command {
 	var seen bool
 	c := &cobra.Command{
 		Use:     "recommend --model NAME[@VERSION] --users FILE --out FILE",
-		Short:   "Score users in batch: the top k items each (the production version by default; unknown users get the most popular)",
+		Short:   "Score users in batch: the top k items each (the production version by default; unknown users get the fallback, as from the API)",
 		Example: `  tandem ml recommend --model product_recs --users users.txt --k 10 --out recs.csv`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -389,14 +389,7 @@ func (a *app) mlRecommendCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := s.Spec(name); err != nil {
-				return err
-			}
-			v, err := s.Registry.Version(name, ver)
-			if err != nil {
-				return err
-			}
-			art, err := s.Registry.Artifact(name, v.Version)
+			b, err := s.Batch(name, ver)
 			if err != nil {
 				return err
 			}
@@ -418,14 +411,12 @@ func (a *app) mlRecommendCommand() *cobra.Command {
 			cw.Write([]string{"user", "rank", "item", "score", "model_version", "fallback"})
 			fallbacks := 0
 			for _, u := range ids {
-				recs, ok := art.Recommend(u, k, !seen, nil)
-				fb := ""
-				if !ok {
-					recs, fb = art.Popular(k, nil), "unknown_user"
+				ans := b.Recommend(u, k, !seen)
+				if ans.Fallback != "" {
 					fallbacks++
 				}
-				for r, x := range recs {
-					cw.Write([]string{u, strconv.Itoa(r + 1), x.Item, strconv.FormatFloat(float64(x.Score), 'g', 6, 32), fmt.Sprintf("%s@%d", name, v.Version), fb})
+				for r, x := range ans.Items {
+					cw.Write([]string{u, strconv.Itoa(r + 1), x.Item, strconv.FormatFloat(float64(x.Score), 'g', 6, 32), fmt.Sprintf("%s@%d", ans.Model, ans.Version), ans.Fallback})
 				}
 			}
 			cw.Flush()
@@ -433,7 +424,7 @@ func (a *app) mlRecommendCommand() *cobra.Command {
 				return err
 			}
 			if out != "" {
-				fmt.Fprintf(a.stderr, "%d users scored with %s v%d (%d unknown, given the most popular items), written to %s\n", len(ids), name, v.Version, fallbacks, out)
+				fmt.Fprintf(a.stderr, "%d users scored with %s v%d (%d unknown, answered by its fallback as the API does), written to %s\n", len(ids), name, b.Version(), fallbacks, out)
 			}
 			return cw.Error()
 		},

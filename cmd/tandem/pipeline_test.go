@@ -79,7 +79,7 @@ func TestFailedBuildKeepsPreviousTable(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1", code)
 	}
-	for _, want := range []string{"ERROR model t:", "models/t.sql: Parser Error: syntax error at or near \"selec\"", "SKIP  view        v", "tandem retry"} {
+	for _, want := range []string{"ERROR model t:", "models/t.sql:2: Parser Error: syntax error at or near \"selec\"", "SKIP  view        v", "tandem retry"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/internal/conv"
 	"github.com/tandem-data/tandem/project"
 )
 
@@ -66,8 +67,10 @@ func (pr *progress) Finished(n *tandem.Node, res *tandem.NodeResult, done, total
 		detail = "see below"
 	case n.Materialized == tandem.View:
 		detail = "view"
+	case n.Materialized == tandem.Incremental && res.TableRows > 0:
+		detail = fmt.Sprintf("%s rows added, %s in the table", conv.Thousands(res.Rows), conv.Thousands(res.TableRows))
 	default:
-		detail = fmt.Sprintf("%s rows", thousands(res.Rows))
+		detail = fmt.Sprintf("%s rows", conv.Thousands(res.Rows))
 	}
 	if res.Attempts > 1 {
 		detail += fmt.Sprintf(" (attempt %d)", res.Attempts)
@@ -121,23 +124,6 @@ func (pr *progress) summary(run *tandem.Run) {
 	if counts[tandem.StatusError]+counts[tandem.StatusFail]+counts[tandem.StatusSkipped] > 0 {
 		fmt.Fprintf(pr.w, "\nFix the errors above, then run `tandem retry` to rerun only what failed or was skipped.\n")
 	}
-}
-
-func thousands(n int64) string {
-	s := fmt.Sprint(n)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
 }
 
 func rel(base, path string) string {

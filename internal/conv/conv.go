@@ -1,7 +1,30 @@
-// Package conv converts the values warehouses return.
+// Package conv converts the values warehouses return, and writes numbers
+// for people.
 package conv
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Thousands writes n with a comma every three digits: 1,234,567.
+func Thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
 
 // Int64 reads an integer from a query's cell: any integer or float type,
 // or its text. Anything else is 0.
