@@ -350,15 +350,10 @@ func (s *Store) historicalSQL(req *HistoricalRequest, refs []Ref, entityCols []s
 			ttl = fmt.Sprintf("%%s.__ts >= e.%s - to_microseconds(%d)", tsCol, v.TTL.Microseconds())
 		}
 		if !req.FilterCreated {
-			// One row per key and event time: the one created last. Without
-			// a created column, rows tied on event time are equally right and
-			// the ASOF join takes one of them (no window needed).
-			if v.Created != "" {
-				ctes = append(ctes, fmt.Sprintf("__%s as (%s qualify row_number() over (partition by %s, __ts order by __created desc nulls last) = 1)",
-					alias, base, strings.Join(keyCols, ", ")))
-			} else {
-				ctes = append(ctes, fmt.Sprintf("__%s as (%s)", alias, base))
-			}
+			// One row per key and event time, by the total order of
+			// tieBreak, before the ASOF join (which would take any).
+			ctes = append(ctes, fmt.Sprintf("__%s as (%s qualify row_number() over (partition by %s, __ts order by %s) = 1)",
+				alias, base, strings.Join(keyCols, ", "), tieBreak(featCols)))
 			joins = append(joins, fmt.Sprintf("asof left join __%s %s on %s and e.%s >= %s.__ts", alias, alias, strings.Join(on, " and "), tsCol, alias))
 			// The ASOF match is the latest row at or before entity_ts; when
 			// it is older than the ttl, every candidate is: no value.
@@ -382,8 +377,8 @@ func (s *Store) historicalSQL(req *HistoricalRequest, refs []Ref, entityCols []s
 			cfeats = append(cfeats, "c."+q(f))
 		}
 		ctes = append(ctes, fmt.Sprintf("__%s_rows as (%s)", alias, base),
-			fmt.Sprintf("__%s as (select e.%s, %s from __e e join __%s_rows c on %s qualify row_number() over (partition by e.%s order by c.__ts desc, c.__created desc nulls last) = 1)",
-				alias, rowCol, strings.Join(cfeats, ", "), alias, strings.Join(conds, " and "), rowCol))
+			fmt.Sprintf("__%s as (select e.%s, %s from __e e join __%s_rows c on %s qualify row_number() over (partition by e.%s order by c.__ts desc, %s) = 1)",
+				alias, rowCol, strings.Join(cfeats, ", "), alias, strings.Join(conds, " and "), rowCol, strings.ReplaceAll(tieBreak(cfeats), "__created", "c.__created")))
 		joins = append(joins, fmt.Sprintf("left join __%s %s on e.%s = %s.%s", alias, alias, rowCol, alias, rowCol))
 		for _, f := range feats {
 			exprs[f] = alias + "." + q(f)
@@ -468,6 +463,20 @@ func streamSQL(v *View, alias string, feats []string, exprs map[string]string) (
 }
 
 // createdSQL is a view's created timestamp column, or NULL without one.
+// tieBreak completes the order of a view's rows for one key and event time
+// (created last first) into a total order: then the greatest feature
+// values, in the order the view declares them. So a training set and the
+// online store pick the same row of several tied ones, run after run.
+// cols are the feature columns as the query names them.
+func tieBreak(cols []string) string {
+	var b strings.Builder
+	b.WriteString("__created desc nulls last")
+	for _, c := range cols {
+		b.WriteString(", " + c + " desc nulls last")
+	}
+	return b.String()
+}
+
 func createdSQL(v *View) string {
 	if v.Created == "" {
 		return "NULL::TIMESTAMP"

@@ -143,9 +143,9 @@ func (s *Store) materializeView(ctx context.Context, v *View, start, end time.Ti
 	}
 	where += fmt.Sprintf(" and %s < '%s'::TIMESTAMP", q(v.Timestamp), end.UTC().Format("2006-01-02 15:04:05.999999"))
 	sql := fmt.Sprintf(`select %s, %s::TIMESTAMP as __ts, %s as __created, %s from %s where %s
-		qualify row_number() over (partition by %s order by __ts desc, __created desc nulls last) = 1
+		qualify row_number() over (partition by %s order by __ts desc, %s) = 1
 		order by %s`,
-		strings.Join(keys, ", "), q(v.Timestamp), createdSQL(v), strings.Join(feats, ", "), v.Relation, where, strings.Join(keys, ", "), keyOrder(v.Keys))
+		strings.Join(keys, ", "), q(v.Timestamp), createdSQL(v), strings.Join(feats, ", "), v.Relation, where, strings.Join(keys, ", "), tieBreak(feats), keyOrder(v.Keys))
 	// In the order of the store's keys: a B+tree fills page after page
 	// instead of splitting pages all over (10x faster, half the file).
 	const batch = 100000

@@ -103,3 +103,50 @@ func TestOnlineEqualsTrainingSetAtNow(t *testing.T) {
 		t.Errorf("after incremental materialization: %+v", got[0][0])
 	}
 }
+
+// Rows tied on key and event time (and created time) have one answer, the
+// same offline and online, whatever order they are stored in: the greatest
+// feature values win, in the order the view declares them (issue 14, item
+// 16).
+func TestTiedRowsHaveOneAnswer(t *testing.T) {
+	w := openWarehouse(t)
+	ctx := context.Background()
+	now := time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC)
+	exec(t, w, "create table f (customer_id BIGINT, ts TIMESTAMP, created TIMESTAMP, x BIGINT, y BIGINT)")
+	// Customer 1: three rows at one time, none created later; x ties on 7
+	// between two rows, which y decides. Customer 2: NULL loses to a value.
+	exec(t, w, `insert into f values
+		(1, '2011-08-01', '2011-08-01', 5, 1), (1, '2011-08-01', '2011-08-01', 7, 2), (1, '2011-08-01', '2011-08-01', 7, 9),
+		(1, '2011-08-01', '2011-08-01', 6, 50), (2, '2011-08-02', NULL, NULL, 3), (2, '2011-08-02', NULL, 4, 0)`)
+	for _, created := range []string{"", "created"} {
+		v := &View{Name: "f", Keys: []string{"customer_id"}, Relation: `"main"."f"`, Timestamp: "ts", Created: created,
+			Features: []Feature{{Name: "x", Type: "int64"}, {Name: "y", Type: "int64"}}}
+		online, err := kvstore.Open(filepath.Join(t.TempDir(), "online.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &Store{Registry: &Registry{Views: map[string]*View{"f": v}}, Warehouse: w, Online: online, Clock: func() time.Time { return now }}
+		if _, err := s.Materialize(ctx, nil, time.Time{}, now, false, nil); err != nil {
+			t.Fatal(err)
+		}
+		refs, _ := s.Registry.ParseRefs([]string{"f"})
+		for _, filter := range []bool{false, true} {
+			_, ts, err := s.Historical(ctx, &HistoricalRequest{Refs: refs, FilterCreated: filter,
+				EntitiesSQL: "select * from (values (1, '2011-08-30'::TIMESTAMP), (2, '2011-08-30'::TIMESTAMP)) e(customer_id, event_timestamp)"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rowsText(ts); got[0] != "1 2011-08-30 7 9" || got[1] != "2 2011-08-30 4 0" {
+				t.Errorf("created %q, filter-created %v: training set %q, want x=7 y=9 and x=4 y=0", created, filter, got)
+			}
+		}
+		_, got, _, err := s.Lookup(ctx, &OnlineRequest{Features: []string{"f:x,f:y"}, Entities: map[string][]any{"customer_id": {float64(1), float64(2)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprintf("%v %v %v %v", got[0][0].Value, got[1][0].Value, got[0][1].Value, got[1][1].Value) != "7 9 4 0" {
+			t.Errorf("created %q: online %v %v / %v %v, want 7 9 / 4 0", created, got[0][0].Value, got[1][0].Value, got[0][1].Value, got[1][1].Value)
+		}
+		online.Close()
+	}
+}
