@@ -43,19 +43,19 @@ type Run struct {
 
 // NodeResult is what happened to one node in a run.
 type NodeResult struct {
-	Node        string        `json:"node"` // node ID
-	Kind        NodeKind      `json:"kind"`
-	Status      Status        `json:"status"`
-	StartedAt   time.Time     `json:"started_at,omitzero"`
-	Duration    time.Duration `json:"duration_ns"`
-	Rows        int64         `json:"rows"`     // rows written, or failing rows of a test
+	Node      string        `json:"node"` // node ID
+	Kind      NodeKind      `json:"kind"`
+	Status    Status        `json:"status"`
+	StartedAt time.Time     `json:"started_at,omitzero"`
+	Duration  time.Duration `json:"duration_ns"`
+	Rows      int64         `json:"rows"` // rows written, or failing rows of a test
 	// TableRows is the rows in the table after an incremental build (Rows
 	// are those it added or changed); 0 for other nodes.
-	TableRows int64 `json:"table_rows,omitempty"`
-	Attempts    int           `json:"attempts"` // 1 unless retried
-	Message     string        `json:"message,omitempty"`
-	CompiledSQL string        `json:"compiled_sql,omitempty"`
-	RunID       string        `json:"run_id,omitempty"` // set by LatestResults
+	TableRows   int64  `json:"table_rows,omitempty"`
+	Attempts    int    `json:"attempts"` // 1 unless retried
+	Message     string `json:"message,omitempty"`
+	CompiledSQL string `json:"compiled_sql,omitempty"`
+	RunID       string `json:"run_id,omitempty"` // set by LatestResults
 }
 
 // Failed reports whether a node result counts as a failure for retry.
