@@ -359,15 +359,15 @@ func (s *Server) uiHome(w http.ResponseWriter, r *http.Request, tok *tandem.Toke
 		}
 	}
 	data["Late"] = late
+	var stale []viewRow // typed even when empty: the page takes its len
 	if fs := s.Platform.Features(); fs != nil {
-		var stale []viewRow
 		for _, v := range s.viewRows(r.Context(), fs) {
 			if v.Stale {
 				stale = append(stale, v)
 			}
 		}
-		data["StaleViews"] = stale
 	}
+	data["StaleViews"] = stale
 	if st, err := s.Platform.EventStats(r.Context(), 60); err == nil {
 		data["Quarantined"], data["Events"] = st.Quarantined, st.Total
 	} else {
