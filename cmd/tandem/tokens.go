@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -11,6 +12,7 @@ import (
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/collect"
 	"github.com/tandem-data/tandem/http"
+	"github.com/tandem-data/tandem/sqlite"
 )
 
 // The token and key commands work in the metadata store, which a running
@@ -94,20 +96,31 @@ func (a *app) keyCommand() *cobra.Command {
 	return key
 }
 
+// openTokens opens the metadata store and reads every token and write key;
+// the caller closes the store.
+func (a *app) openTokens(ctx context.Context) (*sqlite.MetaStore, []*tandem.Token, error) {
+	_, ms, err := a.openProjectMeta()
+	if err != nil {
+		return nil, nil, err
+	}
+	all, err := ms.Tokens(ctx)
+	if err != nil {
+		ms.Close()
+		return nil, nil, err
+	}
+	return ms, all, nil
+}
+
 // listCredentials lists write keys (keys) or API tokens (!keys).
 func (a *app) listCredentials(use, short string, keys bool) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, ms, err := a.openProjectMeta()
+			ms, all, err := a.openTokens(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer ms.Close()
-			all, err := ms.Tokens(cmd.Context())
-			if err != nil {
-				return err
-			}
 			list := []*tandem.Token{}
 			for _, t := range all {
 				if (t.Role == collect.WriteKeyRole) == keys {
@@ -140,15 +153,11 @@ func (a *app) revokeCredential(use, short string, keys bool) *cobra.Command {
 	return &cobra.Command{
 		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, ms, err := a.openProjectMeta()
+			ms, all, err := a.openTokens(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer ms.Close()
-			all, err := ms.Tokens(cmd.Context())
-			if err != nil {
-				return err
-			}
 			what, list := "token", "tandem token list"
 			if keys {
 				what, list = "write key", "tandem key list"
