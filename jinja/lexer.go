@@ -11,11 +11,11 @@ import (
 type tokKind int
 
 const (
-	tData      tokKind = iota
-	tVarBegin          // {{
-	tVarEnd            // }}
-	tBlockBegin        // {%
-	tBlockEnd          // %}
+	tData       tokKind = iota
+	tVarBegin           // {{
+	tVarEnd             // }}
+	tBlockBegin         // {%
+	tBlockEnd           // %}
 	tName
 	tString
 	tInt
