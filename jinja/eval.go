@@ -11,9 +11,10 @@ import (
 type Env struct {
 	Filters map[string]FilterFunc
 	Tests   map[string]TestFunc
-	// StrictUndefined makes printing an undefined value an error (Jinja2's
-	// StrictUndefined for str()); otherwise it prints as empty, as Jinja2's
-	// default Undefined does.
+	// StrictUndefined makes printing an undefined name an error, so a typo
+	// fails with its name. Other undefined values (a missing attribute, an
+	// if-expression without else) print as empty, as with Jinja2's default
+	// Undefined, which dbt uses and packages rely on.
 	StrictUndefined bool
 	// MaxDepth bounds macro recursion (0: 200).
 	MaxDepth int
@@ -203,7 +204,7 @@ func (r *Renderer) wrap(err error) error {
 func Errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
 func (r *Renderer) str(v any) (string, error) {
-	if u, ok := v.(*Undefined); ok && r.env.StrictUndefined {
+	if u, ok := v.(*Undefined); ok && u.Name != "" && r.env.StrictUndefined {
 		return "", u
 	}
 	return Str(v), nil
@@ -757,7 +758,7 @@ func (r *Renderer) eval(e expr, f *frame) (any, error) {
 				return v, nil
 			}
 		}
-		return &Undefined{Hint: fmt.Sprintf("'%s' is undefined", x.name)}, nil
+		return &Undefined{Hint: fmt.Sprintf("'%s' is undefined", x.name), Name: x.name}, nil
 	case *listExpr:
 		l := &List{Items: make([]any, 0, len(x.items))}
 		for _, it := range x.items {

@@ -169,6 +169,10 @@ func (a *Args) Arg(i int, name string) (any, bool) {
 // an error only in strict mode.
 type Undefined struct {
 	Hint string // "'x' is undefined", "'dict object' has no attribute 'y'"
+	// Name is set when the value is an undefined name (not a missing
+	// attribute or an if-expression without else): what Env.StrictUndefined
+	// refuses to print.
+	Name string
 }
 
 func (u *Undefined) Error() string { return u.Hint }

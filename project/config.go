@@ -44,6 +44,9 @@ type dbtProject struct {
 	RestrictAccess any            `yaml:"restrict-access"`
 	UnitTests      any            `yaml:"unit_tests"`
 	Analyses       any            `yaml:"analyses"`
+	DBTCloud       any            `yaml:"dbt-cloud"`
+	Functions      any            `yaml:"functions"`
+	DataTestsPaths any            `yaml:"data-test-paths"`
 }
 
 // profiles is profiles.yml: profile name -> targets.
@@ -240,6 +243,7 @@ type modelProps struct {
 	Constraints []any          `yaml:"constraints"`
 	Deprecation any            `yaml:"deprecation_date"`
 	Tags        []string       `yaml:"tags"`
+	TimeSpine   any            `yaml:"time_spine"`
 }
 
 type columnProps struct {

@@ -34,7 +34,7 @@ func FuzzTemplate(f *testing.F) {
 			return
 		}
 		rc := &renderCall{p: p, n: n, mode: parseMode, depSeen: map[string]bool{}, config: map[string]any{}}
-		_, _ = tpl.Render(rc.globals(), p.macros, p.macroFiles)
+		_, _ = tpl.Render(rc.globals(), p.macros)
 	})
 }
 

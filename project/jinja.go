@@ -1,138 +1,99 @@
 package project
 
 import (
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
-	"unicode/utf8"
-
-	"github.com/nikolalohinski/gonja/v2"
-	"github.com/nikolalohinski/gonja/v2/builtins"
-	"github.com/nikolalohinski/gonja/v2/config"
-	"github.com/nikolalohinski/gonja/v2/exec"
-	"github.com/nikolalohinski/gonja/v2/loaders"
-	"github.com/nikolalohinski/gonja/v2/nodes"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/jinja"
 )
 
-func init() {
-	// gonja logs through logrus at info level by default; a CLI must not.
-	gonja.SetLoggerOutput(io.Discard)
-}
-
-// jinjaConfig is shared by every template: strict undefined names, so a typo
-// fails at render time with its name instead of rendering as empty SQL.
-var jinjaConfig = func() *config.Config {
-	c := config.New()
-	c.StrictUndefined = true
-	c.KeepTrailingNewline = true
-	return c
+// jinjaEnv is shared by every template: printing an undefined name is an
+// error naming it, so a typo fails instead of rendering as empty SQL.
+var jinjaEnv = func() *jinja.Env {
+	e := jinja.NewEnv()
+	e.StrictUndefined = true
+	return e
 }()
+
+// dbtBuiltins are dbt's Python helpers (return, zip, set, tojson, ...);
+// print writes to stderr, where it cannot corrupt a command's output.
+var dbtBuiltins = jinja.DBTBuiltins(os.Stderr)
 
 // Template is a parsed Jinja template of a project file.
 type Template struct {
 	File string // relative path, for errors
 	Line int    // line of the file where the template text starts (1-based)
-	tpl  *exec.Template
+	tpl  *jinja.Template
 }
 
 // parseTemplate parses src. Errors name file and line.
-func parseTemplate(file string, line int, src string) (_ *Template, err error) {
-	defer func() {
-		// The parser is fuzzed; a panic on odd input must become an error.
-		if r := recover(); r != nil {
-			err = tandem.FileErrorf(tandem.EINVALID, file, line, "Jinja syntax error: %v", r)
-		}
-	}()
-	// gonja's lexer does not stop on invalid UTF-8 inside a tag (found by
-	// FuzzTemplate); project files must be UTF-8 anyway.
-	if !utf8.ValidString(src) {
-		bad := firstInvalid([]byte(src))
-		return nil, tandem.FileErrorf(tandem.EINVALID, file, line+strings.Count(src[:bad], "\n"), "not valid UTF-8 text; save the file as UTF-8")
-	}
-	tpl, err := exec.NewTemplate(file, jinjaConfig, memLoader{src}, environment)
+func parseTemplate(file string, line int, src string) (*Template, error) {
+	tpl, err := jinja.Parse(file, src, jinja.Options{KeepTrailingNewline: true})
 	if err != nil {
-		return nil, jinjaError(file, line, err, nil)
+		var se *jinja.SyntaxError
+		if errors.As(err, &se) {
+			msg := se.Msg
+			if msg == "not valid UTF-8 text" {
+				bad := firstInvalid([]byte(src))
+				return nil, tandem.FileErrorf(tandem.EINVALID, file, line+strings.Count(src[:bad], "\n"), "not valid UTF-8 text; save the file as UTF-8")
+			}
+			return nil, tandem.FileErrorf(tandem.EINVALID, file, line+se.Line-1, "Jinja syntax error: %s", msg)
+		}
+		return nil, tandem.FileErrorf(tandem.EINVALID, file, line, "Jinja syntax error: %v", err)
 	}
 	return &Template{File: file, Line: line, tpl: tpl}, nil
 }
 
-type memLoader struct{ src string }
+// userErr is an error raised by Tandem's template functions (a ref to a
+// missing model, a missing var): its message is shown as it is.
+type userErr struct{ msg string }
 
-func (l memLoader) Read(string) (io.Reader, error)         { return strings.NewReader(l.src), nil }
-func (l memLoader) Resolve(p string) (string, error)       { return p, nil }
-func (l memLoader) Inherit(string) (loaders.Loader, error) { return l, nil }
-
-var environment = &exec.Environment{
-	// Jinja's none and None literals are names in gonja; with strict
-	// undefined names they must exist.
-	Context:           exec.EmptyContext().Update(builtins.GlobalFunctions).Update(builtins.GlobalVariables).Update(exec.NewContext(map[string]any{"none": nil, "None": nil})),
-	Filters:           builtins.Filters,
-	Tests:             builtins.Tests,
-	ControlStructures: builtins.ControlStructures,
-	Methods:           builtins.Methods,
-}
-
-var (
-	reLine      = regexp.MustCompile(`(?i)line[: ]+(\d+)`)
-	reNotCall   = regexp.MustCompile(`(?:^|[ :])([A-Za-z_][A-Za-z0-9_]*) is not callable`)
-	reUndefined = regexp.MustCompile(`Unable to evaluate name "([^"]+)"`)
-	rePosSuffix = regexp.MustCompile(`\s*\(Line: \d+ Col: \d+, near "[^"]*"\)`)
-	reParseErr  = regexp.MustCompile(`failed to parse template '(?s:.*)': `)
-)
-
-// jinjaError turns a gonja error into one line naming file, line and, for an
-// undefined name, the nearest known one.
-func jinjaError(file string, base int, err error, known []string) error {
-	if te, ok := err.(*tandem.Error); ok {
-		return te
-	}
-	msg := err.Error()
-	// A user error raised by our own functions (ref to a missing model, a
-	// missing var) travels through gonja as text; keep the innermost part.
-	if i := strings.Index(msg, userErrorMark); i >= 0 {
-		msg = msg[i+len(userErrorMark):]
-		if j := strings.Index(msg, userErrorMark); j >= 0 {
-			msg = msg[:j]
-		}
-	} else {
-		msg = reParseErr.ReplaceAllString(msg, "")
-		msg = rePosSuffix.ReplaceAllString(msg, "")
-	}
-	line := 0
-	if m := reLine.FindAllStringSubmatch(err.Error(), -1); len(m) > 0 {
-		// The innermost position is the last one gonja mentions.
-		line, _ = strconv.Atoi(m[len(m)-1][1])
-	}
-	m := reUndefined.FindStringSubmatch(err.Error())
-	if m == nil {
-		m = reNotCall.FindStringSubmatch(err.Error())
-	}
-	if m != nil && !strings.Contains(err.Error(), userErrorMark) {
-		msg = fmt.Sprintf("%q is undefined", m[1])
-		if near := nearest(m[1], known); near != "" {
-			msg += fmt.Sprintf("; did you mean %q?", near)
-		}
-	}
-	if line > 0 {
-		line += base - 1
-	} else {
-		line = base
-	}
-	return tandem.FileErrorf(tandem.EINVALID, file, line, "%s", strings.TrimSpace(oneLine(msg)))
-}
-
-// userErrorMark delimits messages of errors raised by our template functions,
-// so they survive gonja's wrapping unchanged.
-const userErrorMark = "\x00"
+func (e *userErr) Error() string { return e.msg }
 
 func userError(format string, args ...any) error {
-	return fmt.Errorf("%s%s%s", userErrorMark, fmt.Sprintf(format, args...), userErrorMark)
+	return &userErr{fmt.Sprintf(format, args...)}
+}
+
+var reUndefinedName = regexp.MustCompile(`^'([^']+)' is undefined$`)
+
+// renderError turns an engine error into one line naming file and line:
+// for an error inside a macro, the template's line that called it and the
+// macro's own file and line; for an undefined name, the nearest known one.
+func renderError(t *Template, err error, known func() []string) error {
+	var te *tandem.Error
+	if errors.As(err, &te) {
+		return te
+	}
+	var je *jinja.Error
+	if !errors.As(err, &je) {
+		return tandem.FileErrorf(tandem.EINVALID, t.File, t.Line, "%s", oneLine(err.Error()))
+	}
+	msg := je.Msg
+	var ue *userErr
+	if errors.As(err, &ue) {
+		msg = ue.msg
+	} else if m := reUndefinedName.FindStringSubmatch(msg); m != nil {
+		msg = fmt.Sprintf("%q is undefined", m[1])
+		if known != nil {
+			msg += Suggest(m[1], known())
+		}
+	}
+	msg = oneLine(msg)
+	if len(je.Trace) == 0 {
+		return tandem.FileErrorf(tandem.EINVALID, t.File, t.Line+max(je.Line, 1)-1, "%s", msg)
+	}
+	outer := je.Trace[0].CallerLine
+	inner := je.Trace[len(je.Trace)-1]
+	where := je.File
+	if je.Line > 0 {
+		where = fmt.Sprintf("%s:%d", je.File, je.Line)
+	}
+	return tandem.FileErrorf(tandem.EINVALID, t.File, t.Line+max(outer, 1)-1, "in macro %s (%s): %s", inner.Macro, where, msg)
 }
 
 func oneLine(s string) string {
@@ -140,7 +101,7 @@ func oneLine(s string) string {
 	for strings.Contains(s, "  ") {
 		s = strings.ReplaceAll(s, "  ", " ")
 	}
-	return s
+	return strings.TrimSpace(s)
 }
 
 // Nearest returns the candidate closest to name by edit distance, or ""
@@ -208,101 +169,94 @@ func (r Relation) String() string {
 	return QuoteIdent(r.Schema) + "." + QuoteIdent(r.Name)
 }
 
-// GetAttribute implements gonja's AttributeGetter.
-func (r Relation) GetAttribute(name string) (*exec.Value, bool) {
+// Attr implements jinja.Getter: what dbt's Relation exposes.
+func (r Relation) Attr(name string) (any, bool) {
 	switch name {
 	case "schema":
-		return exec.AsValue(r.Schema), true
+		return r.Schema, true
 	case "name", "identifier", "table":
-		return exec.AsValue(r.Name), true
+		return r.Name, true
 	case "database":
-		return exec.AsValue(r.Database), true
+		return r.Database, true
+	case "type":
+		return "table", true
+	case "is_table":
+		return true, true
+	case "is_view", "is_cte":
+		return false, true
 	case "render":
-		return exec.AsValue(func() string { return r.String() }), true
+		return jinja.Func(func(*jinja.Args) (any, error) { return r.String(), nil }), true
+	case "include", "quote":
+		return jinja.Func(func(*jinja.Args) (any, error) { return r, nil }), true
 	}
-	return exec.AsValue(nil), false
+	return nil, false
 }
 
 // QuoteIdent quotes an SQL identifier.
 func QuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// renderState carries per-render state that macros need: the stack of
-// return() values of the macro calls in progress.
-type renderState struct {
-	returns []*any
-}
-
 // Render executes t with the given globals and the project's macros.
-// macroFiles names the file of each macro, for errors raised inside one.
-func (t *Template) Render(globals map[string]any, macros map[string]*nodes.Macro, macroFiles map[string]string) (out string, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = tandem.FileErrorf(tandem.EINVALID, t.File, t.Line, "template failed: %v", r)
-		}
-	}()
-	st := &renderState{}
-	ctx := environment.Context.Inherit().Update(exec.NewContext(globals))
-	ctx.Set("return", func(v any) string {
-		if n := len(st.returns); n > 0 {
-			st.returns[n-1] = &v
-		}
-		return ""
-	})
-	env := &exec.Environment{
-		Context:           ctx,
-		Filters:           environment.Filters,
-		Tests:             environment.Tests,
-		ControlStructures: environment.ControlStructures,
-		Methods:           environment.Methods,
+func (t *Template) Render(globals map[string]any, ms *macroSet) (string, error) {
+	r := jinjaEnv.NewRenderer(dbtBuiltins)
+	for k, v := range globals {
+		r.Set(k, v)
 	}
-	var b strings.Builder
-	r := exec.NewRenderer(env, &b, jinjaConfig, memLoader{}, t.tpl)
-	for name, node := range macros {
-		fn, err := exec.MacroNodeToFunc(node, r)
-		if err != nil {
-			return "", jinjaError(t.File, t.Line, err, nil)
+	bound := map[string]any{}
+	r.Lookup = func(name string) (any, bool) {
+		if v, ok := bound[name]; ok {
+			return v, true
 		}
-		ctx.Set(name, exec.Macro(func(params *exec.VarArgs) *exec.Value {
-			st.returns = append(st.returns, nil)
-			v := fn(params)
-			ret := st.returns[len(st.returns)-1]
-			st.returns = st.returns[:len(st.returns)-1]
-			if ret != nil && !v.IsError() {
-				return exec.AsValue(*ret)
-			}
-			return v
-		}))
+		m, ok := ms.byName[name]
+		if !ok {
+			return nil, false
+		}
+		b := r.Bind(m)
+		bound[name] = b
+		return b, true
 	}
 	// adapter.dispatch('name') finds duckdb__name, then default__name, then
 	// name, as dbt does for the duckdb adapter.
-	ctx.Set("adapter", map[string]any{
-		"dispatch": func(name string, _ ...any) (any, error) {
+	r.Set("adapter", map[string]any{
+		"dispatch": jinja.Func(func(a *jinja.Args) (any, error) {
+			v, _ := a.Arg(0, "macro_name")
+			name := jinja.Str(v)
 			for _, cand := range []string{"duckdb__" + name, "default__" + name, name} {
-				if v, ok := ctx.Get(cand); ok {
+				if v, ok := r.Get(cand); ok {
 					return v, nil
 				}
 			}
 			return nil, userError("adapter.dispatch: no macro duckdb__%s or default__%s in the project's macros", name, name)
-		},
-		"quote": func(s string) string { return QuoteIdent(s) },
+		}),
+		"quote": jinja.Func(func(a *jinja.Args) (any, error) {
+			v, _ := a.Arg(0, "identifier")
+			return QuoteIdent(jinja.Str(v)), nil
+		}),
 	})
-	if err := r.Execute(); err != nil {
-		known := make([]string, 0, len(globals)+len(macros))
-		for k := range globals {
-			known = append(known, k)
-		}
-		for k := range macros {
-			known = append(known, k)
-		}
-		sort.Strings(known)
-		return "", macroError(t, err, known, macroFiles)
+	out, err := r.Render(t.tpl)
+	if err != nil {
+		return "", renderError(t, err, func() []string {
+			known := make([]string, 0, len(globals)+len(ms.byName))
+			for k := range globals {
+				known = append(known, k)
+			}
+			for k := range ms.byName {
+				known = append(known, k)
+			}
+			sort.Strings(known)
+			return known
+		})
 	}
-	return b.String(), nil
+	return out, nil
+}
+
+// macroSet holds the macros templates can call, by name.
+type macroSet struct {
+	byName map[string]*jinja.Macro
 }
 
 // envVar implements env_var(name, default).
-func envVar(args *exec.VarArgs) (any, error) {
-	name, def, hasDef, err := nameAndDefault("env_var", args)
+func envVar(a *jinja.Args) (any, error) {
+	name, def, hasDef, err := nameAndDefault("env_var", a)
 	if err != nil {
 		return nil, err
 	}
@@ -313,29 +267,6 @@ func envVar(args *exec.VarArgs) (any, error) {
 		return def, nil
 	}
 	return nil, userError("env var %q is not set and env_var() was given no default; set it or pass a default: env_var(%q, 'value')", name, name)
-}
-
-var reInMacro = regexp.MustCompile(`Unable to execute macro '([^']+)'`)
-
-// macroError places an error raised inside a macro: the model's line that
-// called it, and the macro's own file and line.
-func macroError(t *Template, err error, known []string, macroFiles map[string]string) error {
-	msg := err.Error()
-	loc := reInMacro.FindAllStringSubmatchIndex(msg, -1)
-	if len(loc) == 0 || strings.Contains(msg, userErrorMark) && strings.Index(msg, userErrorMark) < loc[0][0] {
-		return jinjaError(t.File, t.Line, err, known)
-	}
-	outer := 0
-	if m := reLine.FindAllStringSubmatch(msg[:loc[0][0]], -1); len(m) > 0 {
-		outer, _ = strconv.Atoi(m[len(m)-1][1])
-	}
-	name := msg[loc[len(loc)-1][2]:loc[len(loc)-1][3]]
-	inner := jinjaError(macroFiles[name], 1, err, known).(*tandem.Error)
-	where := inner.File
-	if inner.Line > 0 {
-		where = fmt.Sprintf("%s:%d", inner.File, inner.Line)
-	}
-	return tandem.FileErrorf(tandem.EINVALID, t.File, t.Line+max(outer, 1)-1, "in macro %s (%s): %s", name, where, inner.Message)
 }
 
 // QuoteString quotes s as an SQL string literal.

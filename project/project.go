@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"sort"
@@ -18,10 +19,10 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/nikolalohinski/gonja/v2/nodes"
 	"gopkg.in/yaml.v3"
 
 	"github.com/tandem-data/tandem"
+	"github.com/tandem-data/tandem/jinja"
 )
 
 // Project is a loaded, validated project.
@@ -38,7 +39,7 @@ type Project struct {
 	Warnings []string
 
 	cliVars    map[string]any
-	macros     map[string]*nodes.Macro
+	macros     *macroSet
 	macroFiles map[string]string            // macro name -> file
 	templates  map[string]*Template         // node ID -> parsed SQL template
 	byName     map[string]string            // model or seed name -> ID
@@ -46,7 +47,8 @@ type Project struct {
 	disabled   map[string]string            // disabled model name -> file
 	origins    map[string]map[string]origin // node ID -> config key -> where it was set
 	originsMu  sync.Mutex                   // models are parsed in parallel
-	dpRoot     *yaml.Node                   // dbt_project.yml, for line numbers
+	warnMu     sync.Mutex
+	dpRoot     *yaml.Node // dbt_project.yml, for line numbers
 }
 
 // Target is where the project is built.
@@ -72,7 +74,7 @@ func Load(dir string, opts Options) (*Project, error) {
 	}
 	p := &Project{
 		Dir: abs, Settings: defaultSettings(), Nodes: map[string]*tandem.Node{},
-		Docs: map[string]string{}, cliVars: opts.Vars, macros: map[string]*nodes.Macro{}, macroFiles: map[string]string{},
+		Docs: map[string]string{}, cliVars: opts.Vars, macros: &macroSet{byName: map[string]*jinja.Macro{}}, macroFiles: map[string]string{},
 		templates: map[string]*Template{}, byName: map[string]string{}, sources: map[string]string{},
 		disabled: map[string]string{},
 	}
@@ -83,7 +85,7 @@ func Load(dir string, opts Options) (*Project, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	if p.dpRoot, err = decodeStrict("dbt_project.yml", src, &dp); err != nil {
+	if p.dpRoot, err = p.decodeLenient("dbt_project.yml", src, &dp); err != nil {
 		return nil, err
 	}
 	if dp.Name == "" {
@@ -195,7 +197,7 @@ func Load(dir string, opts Options) (*Project, error) {
 			return nil, err
 		}
 		var sf schemaFile
-		root, err := decodeStrict(rel, b, &sf)
+		root, err := p.decodeLenient(rel, b, &sf)
 		if err != nil {
 			return nil, err
 		}
@@ -393,28 +395,60 @@ func (p *Project) loadProfile(name, target string) error {
 	if err != nil {
 		return err
 	}
-	b = []byte(expandEnvVarCalls(string(b)))
-	var profiles map[string]profile
 	rel := file
 	if r, err := filepath.Rel(p.Dir, file); err == nil && !strings.HasPrefix(r, "..") {
 		rel = r
 	}
-	if _, err := decodeStrict(rel, b, &profiles); err != nil {
-		return err
+	// Only the selected profile and target are read and rendered, as in
+	// dbt: the others may be any adapter, with env vars unset here.
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return yamlError(rel, err)
 	}
-	prof, ok := profiles[name]
-	if !ok {
+	if len(root.Content) == 0 {
+		return nil
+	}
+	dedupeKeys(rel, root.Content[0], "", p.warnAt)
+	profNode := mapValue(root.Content[0], name)
+	if profNode == nil {
 		return nil // a profile for another project; use Tandem's defaults
 	}
+	g := yamlGlobals(p.cliVars, nil)
 	if target == "" {
-		target = prof.Target
+		if tn := mapValue(profNode, "target"); tn != nil {
+			if err := renderYAML(rel, tn, g); err != nil {
+				return err
+			}
+			target = tn.Value
+		}
 	}
-	out, ok := prof.Outputs[target]
-	if !ok {
-		return tandem.FileErrorf(tandem.EINVALID, rel, 0, "profile %q has no target %q", name, target)
+	outputs := mapValue(profNode, "outputs")
+	outNode := mapValue(outputs, target)
+	if outNode == nil {
+		var names []string
+		if outputs != nil {
+			for i := 0; i+1 < len(outputs.Content); i += 2 {
+				names = append(names, outputs.Content[i].Value)
+			}
+		}
+		line := profNode.Line
+		if outputs != nil {
+			line = outputs.Line
+		}
+		return tandem.FileErrorf(tandem.EINVALID, rel, line, "profile %q has no target %q; its targets: %s", name, target, strings.Join(names, ", "))
+	}
+	if err := renderYAML(rel, outNode, g); err != nil {
+		return err
+	}
+	var out output
+	if err := checkKeys(rel, outNode, reflect.TypeOf(out), name+".outputs."+target, p.warnAt); err != nil {
+		return err
+	}
+	if err := outNode.Decode(&out); err != nil {
+		return yamlError(rel, err)
 	}
 	if out.Type != "duckdb" {
-		return tandem.FileErrorf(tandem.EINVALID, rel, 0, "profile %q target %q has type %q; Tandem builds on DuckDB (type: duckdb)", name, target, out.Type)
+		return tandem.FileErrorf(tandem.EINVALID, rel, outNode.Line, "profile %q target %q has type %q; Tandem builds on DuckDB (type: duckdb); pick a duckdb target with --target", name, target, out.Type)
 	}
 	p.Target.Name = target
 	if out.Schema != "" {
@@ -442,40 +476,23 @@ func (p *Project) abs(path string) string {
 	return filepath.Join(p.Dir, path)
 }
 
-var reEnvVarCall = regexp.MustCompile(`\{\{\s*env_var\(\s*['"]([^'"]+)['"]\s*(?:,\s*['"]([^'"]*)['"]\s*)?\)\s*\}\}`)
-
-// expandEnvVarCalls renders the {{ env_var('X', 'default') }} calls that
-// profiles.yml files commonly use.
-func expandEnvVarCalls(s string) string {
-	return reEnvVarCall.ReplaceAllStringFunc(s, func(m string) string {
-		sub := reEnvVarCall.FindStringSubmatch(m)
-		if v, ok := os.LookupEnv(sub[1]); ok {
-			return v
-		}
-		return sub[2]
-	})
-}
-
 var (
-	reTestTag    = regexp.MustCompile(`\{%(-?)\s*test\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(`)
-	reEndTestTag = regexp.MustCompile(`\{%(-?)\s*endtest\s*(-?)%\}`)
-	reDocsBlock  = regexp.MustCompile(`(?s)\{%-?\s*docs\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*enddocs\s*-?%\}`)
+	reDocsBlock = regexp.MustCompile(`(?s)\{%-?\s*docs\s+([A-Za-z_][A-Za-z0-9_]*)\s*-?%\}(.*?)\{%-?\s*enddocs\s*-?%\}`)
 )
 
 func (p *Project) loadMacroFile(rel string, b []byte) error {
-	src := string(b)
-	// {% test name(...) %} is dbt's spelling of a macro named test_name.
-	src = reTestTag.ReplaceAllString(src, "{%$1 macro test_$2(")
-	src = reEndTestTag.ReplaceAllString(src, "{%$1 endmacro $2%}")
-	t, err := parseTemplate(rel, 1, src)
+	// {% test name(...) %} is dbt's spelling of a macro named test_name;
+	// the engine reads it so.
+	t, err := parseTemplate(rel, 1, string(b))
 	if err != nil {
 		return err
 	}
-	for name, m := range t.tpl.Macros() {
-		if _, dup := p.macros[name]; dup {
-			return tandem.FileErrorf(tandem.EINVALID, rel, m.Location.Line, "macro %q is defined twice", name)
+	for _, name := range t.tpl.MacroOrder {
+		m := t.tpl.Macros[name]
+		if _, dup := p.macros.byName[name]; dup {
+			return tandem.FileErrorf(tandem.EINVALID, rel, m.Line, "macro %q is defined twice (also in %s)", name, p.macroFiles[name])
 		}
-		p.macros[name] = m
+		p.macros.byName[name] = m
 		p.macroFiles[name] = rel
 	}
 	return nil

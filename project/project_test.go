@@ -34,13 +34,6 @@ func TestLoadBadInput(t *testing.T) {
 		files map[string]string
 		want  string // the whole error, file:line included
 	}{
-		{"unknown key in model properties", map[string]string{
-			"models/a.sql":      "select 1 as id",
-			"models/schema.yml": "version: 2\nmodels:\n  - name: a\n    descripton: typo\n",
-		}, `models/schema.yml:4: unknown key "models[0].descripton"; did you mean "description"?`},
-		{"unknown key in dbt_project.yml", map[string]string{
-			"dbt_project.yml": "name: p\nprofile: p\nmodel-path: [models]\n",
-		}, `dbt_project.yml:3: unknown key "model-path"; did you mean "model-paths"?`},
 		{"unknown key in tandem.yaml", map[string]string{
 			"tandem.yaml": "keep_version: 2\n",
 		}, `tandem.yaml:1: unknown key "keep_version"; did you mean "keep_versions"?`},
@@ -49,7 +42,7 @@ func TestLoadBadInput(t *testing.T) {
 		}, `models/schema.yml:2: invalid YAML: did not find expected '-' indicator`},
 		{"Jinja syntax error", map[string]string{
 			"models/a.sql": "select 1\n{% if true %}\nfrom x\n",
-		}, `models/a.sql:4: Unable to parse controlStructure "if": Unexpected EOF, expected tag elif or else or endif.`},
+		}, `models/a.sql:4: Jinja syntax error: unexpected end of template: expected 'elif' or 'else' or 'endif' for the block opened at line 2`},
 		{"undefined name", map[string]string{
 			"models/a.sql": "select 1 as id",
 			"models/b.sql": "select *\nfrom {{ reff('a') }}",
@@ -159,6 +152,58 @@ func TestSeedTypeInference(t *testing.T) {
 	}
 	if _, err := ParseSeed("s.csv", []byte("a\n1\n"), map[string]string{"b": "int"}); err == nil || !strings.Contains(err.Error(), `column_types names "b"`) {
 		t.Errorf("column_types on a missing column: %v", err)
+	}
+}
+
+// TestAcceptsWhatDBTAccepts: keys Tandem does not know, duplicate keys and
+// profiles of other adapters are warnings at most, as in dbt (issue 15).
+func TestAcceptsWhatDBTAccepts(t *testing.T) {
+	p, err := Load(writeProject(t, map[string]string{
+		"dbt_project.yml": "name: p\nprofile: p\nmodel-path: [models]\ndbt-cloud:\n  project-id: 7\nname: p\n",
+		"profiles.yml": `config:
+  send_anonymous_usage_stats: false
+p:
+  target: dev
+  outputs:
+    dev:
+      type: duckdb
+      path: "{{ env_var('TANDEM_TEST_DB', 'dev.duckdb') }}"
+      threads: "{{ 2 | as_number }}"
+      schema: main
+      custom_adapter_key: 1
+    prod:
+      type: postgres
+      host: "{{ env_var('PG_HOST') }}"
+      port: "{{ env_var('PG_PORT') | as_number }}"
+      user: x
+other_project:
+  outputs:
+    bq: {type: bigquery, method: oauth, keyfile: "{{ env_var('KEYFILE') }}"}
+`,
+		"models/a.sql":      "select 1 as id",
+		"models/schema.yml": "version: 2\nmodels:\n  - name: a\n    descripton: typo\n    time_spine: {standard_granularity_column: id}\n",
+	}), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Target.Threads != 2 || !strings.HasSuffix(p.Target.Path, "dev.duckdb") {
+		t.Errorf("target: %+v", p.Target)
+	}
+	got := strings.Join(p.Warnings, "\n")
+	for _, want := range []string{
+		`models/schema.yml:4: unknown key "models[0].descripton"; did you mean "description"?; Tandem ignores it`,
+		`dbt_project.yml:3: unknown key "model-path"; did you mean "model-paths"?`,
+		`dbt_project.yml:1: key "name" is given twice (again at line 6); the later one wins, as in dbt`,
+		`profiles.yml:11: unknown key "p.outputs.dev.custom_adapter_key"`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("warnings lack %q:\n%s", want, got)
+		}
+	}
+	for _, bad := range []string{"dbt-cloud", "prod", "other_project", "time_spine"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("a warning names %q, which dbt accepts silently:\n%s", bad, got)
+		}
 	}
 }
 

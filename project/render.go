@@ -6,10 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nikolalohinski/gonja/v2/exec"
-
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/internal/sorted"
+	"github.com/tandem-data/tandem/jinja"
 )
 
 // CompileContext answers what compiling a node needs from the warehouse.
@@ -75,11 +74,14 @@ func (p *Project) SchemaOf(n *tandem.Node) string {
 func (rc *renderCall) globals() map[string]any {
 	p, n := rc.p, rc.n
 	g := map[string]any{
-		"ref": func(args ...string) (any, error) {
-			if len(args) == 0 || len(args) > 2 {
+		"ref": jinja.Func(func(a *jinja.Args) (any, error) {
+			if v, ok := a.Kwarg("version"); ok && v != nil {
+				return nil, userError("ref(..., version=%s): model versions are not supported by Tandem yet", jinja.Str(v))
+			}
+			if len(a.Pos) == 0 || len(a.Pos) > 2 {
 				return nil, userError("ref() takes a model name, or a package and a model name")
 			}
-			name := args[len(args)-1]
+			name := jinja.Str(a.Pos[len(a.Pos)-1])
 			id, ok := p.byName[name]
 			if !ok {
 				if f, off := p.disabled[name]; off {
@@ -106,8 +108,12 @@ func (rc *renderCall) globals() map[string]any {
 				return Relation{Name: dep.Name, Expr: "__dbt__cte__" + dep.Name}, nil
 			}
 			return p.Relation(dep), nil
-		},
-		"source": func(src, table string) (any, error) {
+		}),
+		"source": jinja.Func(func(a *jinja.Args) (any, error) {
+			if len(a.Pos) != 2 {
+				return nil, userError("source() takes a source name and a table name")
+			}
+			src, table := jinja.Str(a.Pos[0]), jinja.Str(a.Pos[1])
 			id, ok := p.sources[src+"."+table]
 			if !ok {
 				msg := fmt.Sprintf("source('%s', '%s'): no such source table", src, table)
@@ -118,20 +124,13 @@ func (rc *renderCall) globals() map[string]any {
 			}
 			rc.addDep(id)
 			return p.Relation(p.Nodes[id]), nil
-		},
-		"config": func(args *exec.VarArgs) string {
-			if rc.mode == parseMode {
-				for k, v := range args.KwArgs {
-					rc.config[k] = v.ToGoSimpleType(false)
-				}
-			}
-			return ""
-		},
-		"this": p.Relation(n),
-		"is_incremental": func() bool {
-			return rc.mode == compileMode && n.Materialized == tandem.Incremental && rc.cc.Exists && !rc.cc.FullRefresh
-		},
-		"var": func(args *exec.VarArgs) (any, error) {
+		}),
+		"config": &configObj{rc},
+		"this":   p.Relation(n),
+		"is_incremental": jinja.Func(func(*jinja.Args) (any, error) {
+			return rc.mode == compileMode && n.Materialized == tandem.Incremental && rc.cc.Exists && !rc.cc.FullRefresh, nil
+		}),
+		"var": jinja.Func(func(args *jinja.Args) (any, error) {
 			name, def, hasDef, err := nameAndDefault("var", args)
 			if err != nil {
 				return nil, err
@@ -149,14 +148,16 @@ func (rc *renderCall) globals() map[string]any {
 				return "", nil // a var may only be given at run time (backfills)
 			}
 			return nil, userError("var('%s') is not set: add it under vars: in dbt_project.yml, pass --vars '{%s: ...}', or give a default: var('%s', ...)", name, name, name)
-		},
-		"env_var": envVar,
-		"doc": func(name string) (string, error) {
+		}),
+		"env_var": jinja.Func(envVar),
+		"doc": jinja.Func(func(a *jinja.Args) (any, error) {
+			v, _ := a.Arg(0, "name")
+			name := jinja.Str(v)
 			if d, ok := p.Docs[name]; ok {
 				return d, nil
 			}
 			return "", userError("doc('%s'): no {%% docs %s %%} block in the project", name, name)
-		},
+		}),
 		"target": map[string]any{
 			"name": p.Target.Name, "schema": p.Target.Schema, "type": "duckdb", "threads": p.Target.Threads,
 			"database": "", "profile_name": p.Name, "path": p.Target.Path,
@@ -165,10 +166,13 @@ func (rc *renderCall) globals() map[string]any {
 		"flags":          map[string]any{"FULL_REFRESH": rc.cc.FullRefresh},
 		"project_name":   p.Name,
 		"run_started_at": rc.startedAt.UTC().Format("2006-01-02 15:04:05.000000+00:00"),
-		"log":            func(args ...any) string { return "" },
+		"log":            jinja.Func(func(*jinja.Args) (any, error) { return "", nil }),
 		"exceptions": map[string]any{
-			"raise_compiler_error": func(msg string) (string, error) { return "", userError("%s", msg) },
-			"warn":                 func(msg string) string { return "" },
+			"raise_compiler_error": jinja.Func(func(a *jinja.Args) (any, error) {
+				v, _ := a.Arg(0, "msg")
+				return nil, userError("%s", jinja.Str(v))
+			}),
+			"warn": jinja.Func(func(*jinja.Args) (any, error) { return "", nil }),
 		},
 		"modules": map[string]any{},
 	}
@@ -178,7 +182,7 @@ func (rc *renderCall) globals() map[string]any {
 // parseModel renders a model once to record its refs, sources and config().
 func (p *Project) parseModel(n *tandem.Node) error {
 	rc := &renderCall{p: p, n: n, mode: parseMode, depSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
-	if _, err := p.templates[n.ID].Render(rc.globals(), p.macros, p.macroFiles); err != nil {
+	if _, err := p.templates[n.ID].Render(rc.globals(), p.macros); err != nil {
 		return err
 	}
 	applyConfig(n, rc.config)
@@ -223,7 +227,7 @@ func (p *Project) Compile(id string, cc CompileContext) (string, error) {
 		return "", tandem.Errorf(tandem.EINVALID, "%s has no SQL to compile", id)
 	}
 	rc := &renderCall{p: p, n: n, mode: compileMode, cc: cc, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
-	sql, err := t.Render(rc.globals(), p.macros, p.macroFiles)
+	sql, err := t.Render(rc.globals(), p.macros)
 	if err != nil {
 		return "", err
 	}
@@ -234,7 +238,7 @@ func (p *Project) Compile(id string, cc CompileContext) (string, error) {
 	for i := 0; i < len(rc.ctes); i++ { // ephemeral models may ref ephemeral models
 		dep := p.Nodes[rc.ctes[i]]
 		sub := &renderCall{p: p, n: dep, mode: compileMode, cc: CompileContext{Vars: cc.Vars}, depSeen: map[string]bool{}, cteSeen: rc.cteSeen, config: map[string]any{}, startedAt: rc.startedAt}
-		body, err := p.templates[dep.ID].Render(sub.globals(), p.macros, p.macroFiles)
+		body, err := p.templates[dep.ID].Render(sub.globals(), p.macros)
 		if err != nil {
 			return "", err
 		}
@@ -261,20 +265,104 @@ func (p *Project) CompileInline(sql string) (string, error) {
 	}
 	n := &tandem.Node{ID: "inline", Name: "inline", Path: "--inline", Materialized: tandem.View}
 	rc := &renderCall{p: p, n: n, mode: compileMode, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
-	return t.Render(rc.globals(), p.macros, p.macroFiles)
+	return t.Render(rc.globals(), p.macros)
 }
 
 // nameAndDefault reads fn(name[, default]) or fn(name, default=...).
-func nameAndDefault(fn string, args *exec.VarArgs) (name string, def any, hasDef bool, err error) {
-	if len(args.Args) == 0 || !args.Args[0].IsString() {
+func nameAndDefault(fn string, a *jinja.Args) (name string, def any, hasDef bool, err error) {
+	if len(a.Pos) == 0 {
 		return "", nil, false, userError("%s() needs a name as its first argument", fn)
 	}
-	name = args.Args[0].String()
-	if len(args.Args) > 1 {
-		return name, args.Args[1].ToGoSimpleType(false), true, nil
+	s, ok := a.Pos[0].(string)
+	if !ok {
+		return "", nil, false, userError("%s() needs a name as its first argument", fn)
 	}
-	if v, ok := args.KwArgs["default"]; ok {
-		return name, v.ToGoSimpleType(false), true, nil
+	if len(a.Pos) > 1 {
+		return s, a.Pos[1], true, nil
 	}
-	return name, nil, false, nil
+	if v, ok := a.Kwarg("default"); ok {
+		return s, v, true, nil
+	}
+	return s, nil, false, nil
+}
+
+// configObj is config: config(key=value, ...) in a model sets its config at
+// parse time; config.get(key, default) and config.require(key) read it.
+type configObj struct{ rc *renderCall }
+
+// Call implements jinja.Callable.
+func (c *configObj) Call(a *jinja.Args) (any, error) {
+	if c.rc.mode == parseMode {
+		for _, kw := range a.Kw {
+			c.rc.config[kw.Key] = jinja.ToGo(kw.Value)
+		}
+		for _, p := range a.Pos {
+			if d, ok := jinja.ToGo(p).(map[string]any); ok {
+				for k, v := range d {
+					c.rc.config[k] = v
+				}
+			}
+		}
+	}
+	return "", nil
+}
+
+func (c *configObj) lookup(key string) (any, bool) {
+	if v, ok := c.rc.config[key]; ok {
+		return v, true
+	}
+	if v, ok := c.rc.n.Config[key]; ok {
+		return v, true
+	}
+	switch key {
+	case "materialized":
+		return string(c.rc.n.Materialized), c.rc.n.Materialized != ""
+	case "schema":
+		return c.rc.n.Schema, c.rc.n.Schema != ""
+	case "alias":
+		return c.rc.n.Alias, c.rc.n.Alias != ""
+	case "unique_key":
+		if len(c.rc.n.UniqueKey) == 1 {
+			return c.rc.n.UniqueKey[0], true
+		}
+		if len(c.rc.n.UniqueKey) > 1 {
+			return c.rc.n.UniqueKey, true
+		}
+	case "incremental_strategy":
+		return c.rc.n.Strategy, c.rc.n.Strategy != ""
+	}
+	return nil, false
+}
+
+// Attr implements jinja.Getter.
+func (c *configObj) Attr(name string) (any, bool) {
+	switch name {
+	case "get":
+		return jinja.Func(func(a *jinja.Args) (any, error) {
+			k, _ := a.Arg(0, "name")
+			if v, ok := c.lookup(jinja.Str(k)); ok {
+				return v, nil
+			}
+			def, _ := a.Arg(1, "default")
+			return def, nil
+		}), true
+	case "require":
+		return jinja.Func(func(a *jinja.Args) (any, error) {
+			k, _ := a.Arg(0, "name")
+			if v, ok := c.lookup(jinja.Str(k)); ok {
+				return v, nil
+			}
+			return nil, userError("config %q is required by %s but not set", jinja.Str(k), c.rc.n.Name)
+		}), true
+	case "set":
+		return jinja.Func(func(a *jinja.Args) (any, error) {
+			k, _ := a.Arg(0, "name")
+			v, _ := a.Arg(1, "value")
+			if c.rc.mode == parseMode {
+				c.rc.config[jinja.Str(k)] = jinja.ToGo(v)
+			}
+			return "", nil
+		}), true
+	}
+	return nil, false
 }

@@ -9,7 +9,6 @@ import (
 
 	"path/filepath"
 
-	"github.com/nikolalohinski/gonja/v2/nodes"
 	"gopkg.in/yaml.v3"
 
 	"github.com/tandem-data/tandem"
@@ -145,9 +144,9 @@ func (p *Project) addGenericTest(file string, line int, target *tandem.Node, col
 		delete(args, k)
 	}
 	if !builtinTests[name] {
-		if _, ok := p.macros["test_"+name]; !ok {
+		if _, ok := p.macros.byName["test_"+name]; !ok {
 			known := []string{"unique", "not_null", "accepted_values", "relationships"}
-			for m := range p.macros {
+			for m := range p.macros.byName {
 				if strings.HasPrefix(m, "test_") {
 					known = append(known, strings.TrimPrefix(m, "test_"))
 				}
@@ -272,7 +271,7 @@ func (p *Project) addSingularTest(rel, root string, b []byte, cfgTests, cfgDataT
 		Enabled: true, RawSQL: string(b), Config: map[string]any{}}
 	applyConfig(n, mergeMaps(folderConfig(cfgTests, p.Name, root, rel), folderConfig(cfgDataTests, p.Name, root, rel)))
 	rc := &renderCall{p: p, n: n, mode: parseMode, depSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
-	if _, err := t.Render(rc.globals(), p.macros, p.macroFiles); err != nil {
+	if _, err := t.Render(rc.globals(), p.macros); err != nil {
 		return err
 	}
 	applyConfig(n, rc.config)
@@ -328,19 +327,17 @@ func (p *Project) compileGenericTest(n *tandem.Node) (string, error) {
 		return fmt.Sprintf("select child.from_field\nfrom (select %s as from_field from %s where %s is not null) child\nleft join (select %s as to_field from %s) parent on child.from_field = parent.to_field\nwhere parent.to_field is null", col, model, col, field, parent), nil
 	}
 	// A custom generic test: call its macro with the declared arguments.
-	macro := p.macros["test_"+spec.Name]
+	macro := p.macros.byName["test_"+spec.Name]
 	declared := map[string]bool{}
-	for _, kw := range macro.Kwargs {
-		if s, ok := kw.Key.(*nodes.String); ok {
-			declared[s.Val] = true
-		}
+	for _, name := range macro.Params {
+		declared[name] = true
 	}
 	globals := map[string]any{"__model": Relation{Schema: p.Relation(target).Schema, Name: p.Relation(target).Name, Expr: model}, "__column": col}
 	var call []string
-	if declared["model"] || macro.KwArgsName != "" {
+	if declared["model"] || macro.CatchKwargs {
 		call = append(call, "model=__model")
 	}
-	if col != "" && (declared["column_name"] || macro.KwArgsName != "") {
+	if col != "" && (declared["column_name"] || macro.CatchKwargs) {
 		call = append(call, "column_name=__column")
 	}
 	argNames := sorted.Keys(spec.Args)
@@ -349,7 +346,7 @@ func (p *Project) compileGenericTest(n *tandem.Node) (string, error) {
 		if strings.HasPrefix(k, "__") || k == "column_name" {
 			continue
 		}
-		if !declared[k] && macro.KwArgsName == "" {
+		if !declared[k] && !macro.CatchKwargs {
 			return "", tandem.FileErrorf(tandem.EINVALID, n.Path, n.Line, "test %q takes no argument %q", spec.Name, k)
 		}
 		globals["__arg_"+k] = spec.Args[k]
@@ -364,5 +361,5 @@ func (p *Project) compileGenericTest(n *tandem.Node) (string, error) {
 	for k, v := range globals {
 		g[k] = v
 	}
-	return t.Render(g, p.macros, p.macroFiles)
+	return t.Render(g, p.macros)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -15,6 +16,24 @@ import (
 // against out's yaml tags: an unknown key is an error naming file, line and
 // the nearest known key. Fields typed any or map[string]any accept anything.
 func decodeStrict(file string, src []byte, out any) (*yaml.Node, error) {
+	return decodeYAML(file, src, out, nil)
+}
+
+// decodeLenient decodes a dbt file as dbt does: a key Tandem does not know
+// (an adapter's, a custom one) and a duplicate key (the later one wins) are
+// warnings, never errors, since dbt accepts them.
+func (p *Project) decodeLenient(file string, src []byte, out any) (*yaml.Node, error) {
+	return decodeYAML(file, src, out, p.warnAt)
+}
+
+// warnAt records a warning about a file's line.
+func (p *Project) warnAt(file string, line int, msg string) {
+	p.warnMu.Lock()
+	defer p.warnMu.Unlock()
+	p.Warnings = append(p.Warnings, fmt.Sprintf("%s:%d: %s", file, line, msg))
+}
+
+func decodeYAML(file string, src []byte, out any, warn func(file string, line int, msg string)) (*yaml.Node, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(src, &root); err != nil {
 		return nil, yamlError(file, err)
@@ -23,7 +42,10 @@ func decodeStrict(file string, src []byte, out any) (*yaml.Node, error) {
 		return &root, nil // empty file
 	}
 	doc := root.Content[0]
-	if err := checkKeys(file, doc, reflect.TypeOf(out).Elem(), ""); err != nil {
+	if warn != nil {
+		dedupeKeys(file, doc, "", warn)
+	}
+	if err := checkKeys(file, doc, reflect.TypeOf(out).Elem(), "", warn); err != nil {
 		return nil, err
 	}
 	if err := doc.Decode(out); err != nil {
@@ -31,6 +53,35 @@ func decodeStrict(file string, src []byte, out any) (*yaml.Node, error) {
 	}
 	return doc, nil
 }
+
+// dedupeKeys removes the earlier of two equal keys in every mapping, as
+// dbt's YAML loader keeps the later one, and warns.
+func dedupeKeys(file string, n *yaml.Node, path string, warn func(string, int, string)) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		last := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			last[n.Content[i].Value] = i
+		}
+		kept := n.Content[:0:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if last[k.Value] != i && k.Kind == yaml.ScalarNode && k.Value != "<<" {
+				warn(file, k.Line, fmt.Sprintf("key %q is given twice (again at line %d); the later one wins, as in dbt", joinPath(path, k.Value), n.Content[last[k.Value]].Line))
+				continue
+			}
+			dedupeKeys(file, n.Content[i+1], joinPath(path, k.Value), warn)
+			kept = append(kept, k, n.Content[i+1])
+		}
+		n.Content = kept
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			dedupeKeys(file, c, fmt.Sprintf("%s[%d]", path, i), warn)
+		}
+	}
+}
+
+var reLine = regexp.MustCompile(`(?i)line[: ]+(\d+)`)
 
 func yamlError(file string, err error) error {
 	var te *yaml.TypeError
@@ -48,7 +99,10 @@ func yamlError(file string, err error) error {
 	return tandem.FileErrorf(tandem.EINVALID, file, line, "invalid YAML: %s", msg)
 }
 
-func checkKeys(file string, n *yaml.Node, t reflect.Type, path string) error {
+// checkKeys compares every mapping key of n with t's yaml tags. An unknown
+// key is an error naming file, line and the nearest known key; with warn
+// set, a warning instead.
+func checkKeys(file string, n *yaml.Node, t reflect.Type, path string, warn func(string, int, string)) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -93,16 +147,20 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, path string) error {
 				} else {
 					msg += fmt.Sprintf("; known keys here: %s", strings.Join(names, ", "))
 				}
+				if warn != nil {
+					warn(file, k.Line, msg+"; Tandem ignores it")
+					continue
+				}
 				return tandem.FileErrorf(tandem.EINVALID, file, k.Line, "%s", msg)
 			}
-			if err := checkKeys(file, v, f.Type, joinPath(path, k.Value)); err != nil {
+			if err := checkKeys(file, v, f.Type, joinPath(path, k.Value), warn); err != nil {
 				return err
 			}
 		}
 	case reflect.Slice:
 		if n.Kind == yaml.SequenceNode {
 			for i, c := range n.Content {
-				if err := checkKeys(file, c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				if err := checkKeys(file, c, t.Elem(), fmt.Sprintf("%s[%d]", path, i), warn); err != nil {
 					return err
 				}
 			}
@@ -110,7 +168,7 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, path string) error {
 	case reflect.Map:
 		if n.Kind == yaml.MappingNode {
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				if err := checkKeys(file, n.Content[i+1], t.Elem(), joinPath(path, n.Content[i].Value)); err != nil {
+				if err := checkKeys(file, n.Content[i+1], t.Elem(), joinPath(path, n.Content[i].Value), warn); err != nil {
 					return err
 				}
 			}
