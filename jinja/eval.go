@@ -78,8 +78,11 @@ var (
 var builtinFrame = &frame{vars: Builtins()}
 
 type frame struct {
-	vars   map[string]any
-	parent *frame
+	vars map[string]any
+	// resolve, when set, finds names the frame does not hold (a package's
+	// macros, bound on first use).
+	resolve func(name string) (any, bool)
+	parent  *frame
 }
 
 func (f *frame) lookup(name string) (any, bool) {
@@ -87,8 +90,30 @@ func (f *frame) lookup(name string) (any, bool) {
 		if v, ok := f.vars[name]; ok {
 			return v, true
 		}
+		if f.resolve != nil {
+			if v, ok := f.resolve(name); ok {
+				return v, true
+			}
+		}
 	}
 	return nil, false
+}
+
+// Scope is a namespace between a macro and the globals: dbt resolves a
+// package macro's bare names in its own package first.
+type Scope struct{ f *frame }
+
+// NewScope returns a scope whose names resolve reaches before the
+// renderer's globals.
+func (r *Renderer) NewScope(resolve func(name string) (any, bool)) *Scope {
+	return &Scope{&frame{resolve: resolve, parent: r.root}}
+}
+
+// BindIn makes a macro callable with its names resolved in s first.
+func (r *Renderer) BindIn(m *Macro, s *Scope) *Macro {
+	c := *m
+	c.closure = s.f
+	return &c
 }
 
 func (f *frame) set(name string, v any) {
@@ -616,6 +641,7 @@ func (r *Renderer) call(fn any, a *Args, name string) (any, error) {
 	case *Macro:
 		return r.callMacro(x, a)
 	case Func:
+		a.R = r
 		v, err := x(a)
 		if err != nil {
 			return nil, err
@@ -629,6 +655,7 @@ func (r *Renderer) call(fn any, a *Args, name string) (any, error) {
 		}
 		return nil, x
 	case Callable:
+		a.R = r
 		v, err := x.Call(a)
 		return FromGo(v), err
 	}

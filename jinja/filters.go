@@ -118,8 +118,14 @@ func init() {
 		"integer": func(r *Renderer, v any, a *Args) (bool, error) { _, ok := v.(int64); return ok, nil },
 		"number":  func(r *Renderer, v any, a *Args) (bool, error) { _, ok := number(v); return ok, nil },
 		"string":  func(r *Renderer, v any, a *Args) (bool, error) { _, ok := asString(v); return ok, nil },
-		"mapping": func(r *Renderer, v any, a *Args) (bool, error) { _, ok := v.(*Dict); return ok, nil },
-		"none":    func(r *Renderer, v any, a *Args) (bool, error) { return v == nil, nil },
+		"mapping": func(r *Renderer, v any, a *Args) (bool, error) {
+			switch v.(type) {
+			case *Dict, Mapping:
+				return true, nil
+			}
+			return false, nil
+		},
+		"none": func(r *Renderer, v any, a *Args) (bool, error) { return v == nil, nil },
 		"iterable": func(r *Renderer, v any, a *Args) (bool, error) {
 			if _, u := v.(*Undefined); u {
 				return true, nil

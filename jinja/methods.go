@@ -26,6 +26,29 @@ func method(obj any, name string) (any, bool) {
 		}
 	case *Namespace:
 		return nil, false
+	case Mapping:
+		switch name {
+		case "get":
+			return Func(func(a *Args) (any, error) {
+				k, _ := a.Arg(0, "")
+				if v, ok := x.Attr(Str(k)); ok {
+					return FromGo(v), nil
+				}
+				def, _ := a.Arg(1, "")
+				return def, nil
+			}), true
+		case "keys":
+			return Func(func(*Args) (any, error) { return FromGo(x.Keys()), nil }), true
+		case "items":
+			return Func(func(*Args) (any, error) {
+				out := []any{}
+				for _, k := range x.Keys() {
+					v, _ := x.Attr(k)
+					out = append(out, Tuple{k, FromGo(v)})
+				}
+				return &List{Items: out}, nil
+			}), true
+		}
 	case *recursiveLoop:
 		return x.Attr(name)
 	}

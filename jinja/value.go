@@ -128,6 +128,13 @@ type Getter interface {
 	Attr(name string) (any, bool)
 }
 
+// Mapping is implemented by Go values that templates see as dicts
+// (`is mapping`, .get(), .keys(), .items()), as dbt's Relation is.
+type Mapping interface {
+	Getter
+	Keys() []string
+}
+
 // Func is a function callable from templates.
 type Func func(a *Args) (any, error)
 
@@ -135,6 +142,9 @@ type Func func(a *Args) (any, error)
 type Args struct {
 	Pos []any
 	Kw  []Pair
+	// R is the renderer making the call, for functions that call back
+	// (a call block's caller).
+	R *Renderer
 }
 
 // Pair is a keyword argument.

@@ -186,11 +186,18 @@ func (r Relation) Attr(name string) (any, bool) {
 		return false, true
 	case "render":
 		return jinja.Func(func(*jinja.Args) (any, error) { return r.String(), nil }), true
-	case "include", "quote":
+	case "include", "quote", "incorporate":
 		return jinja.Func(func(*jinja.Args) (any, error) { return r, nil }), true
+	case "metadata":
+		return map[string]any{"type": "DuckDBRelation"}, true
+	case "path":
+		return map[string]any{"database": r.Database, "schema": r.Schema, "identifier": r.Name}, true
 	}
 	return nil, false
 }
+
+// Keys implements jinja.Mapping: a dbt Relation is a mapping.
+func (r Relation) Keys() []string { return []string{"path", "type", "metadata"} }
 
 // QuoteIdent quotes an SQL identifier.
 func QuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
@@ -201,37 +208,21 @@ func (t *Template) Render(globals map[string]any, ms *macroSet) (string, error) 
 	for k, v := range globals {
 		r.Set(k, v)
 	}
-	bound := map[string]any{}
-	r.Lookup = func(name string) (any, bool) {
-		if v, ok := bound[name]; ok {
-			return v, true
-		}
-		m, ok := ms.byName[name]
-		if !ok {
-			return nil, false
-		}
-		b := r.Bind(m)
-		bound[name] = b
-		return b, true
-	}
-	// adapter.dispatch('name') finds duckdb__name, then default__name, then
-	// name, as dbt does for the duckdb adapter.
-	r.Set("adapter", map[string]any{
-		"dispatch": jinja.Func(func(a *jinja.Args) (any, error) {
-			v, _ := a.Arg(0, "macro_name")
-			name := jinja.Str(v)
-			for _, cand := range []string{"duckdb__" + name, "default__" + name, name} {
-				if v, ok := r.Get(cand); ok {
-					return v, nil
-				}
-			}
-			return nil, userError("adapter.dispatch: no macro duckdb__%s or default__%s in the project's macros", name, name)
-		}),
+	b := newBinder(ms, r)
+	r.Lookup = b.global
+	adapter := map[string]any{
+		"dispatch": jinja.Func(b.dispatch),
 		"quote": jinja.Func(func(a *jinja.Args) (any, error) {
 			v, _ := a.Arg(0, "identifier")
 			return QuoteIdent(jinja.Str(v)), nil
 		}),
-	})
+	}
+	if more, ok := globals["adapter"].(map[string]any); ok {
+		for k, v := range more {
+			adapter[k] = v
+		}
+	}
+	r.Set("adapter", adapter)
 	out, err := r.Render(t.tpl)
 	if err != nil {
 		return "", renderError(t, err, func() []string {
@@ -247,11 +238,6 @@ func (t *Template) Render(globals map[string]any, ms *macroSet) (string, error) 
 		})
 	}
 	return out, nil
-}
-
-// macroSet holds the macros templates can call, by name.
-type macroSet struct {
-	byName map[string]*jinja.Macro
 }
 
 // envVar implements env_var(name, default).

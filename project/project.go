@@ -74,7 +74,7 @@ func Load(dir string, opts Options) (*Project, error) {
 	}
 	p := &Project{
 		Dir: abs, Settings: defaultSettings(), Nodes: map[string]*tandem.Node{},
-		Docs: map[string]string{}, cliVars: opts.Vars, macros: &macroSet{byName: map[string]*jinja.Macro{}}, macroFiles: map[string]string{},
+		Docs: map[string]string{}, cliVars: opts.Vars, macros: &macroSet{byName: map[string]*jinja.Macro{}, pkgs: map[string]map[string]*jinja.Macro{}}, macroFiles: map[string]string{},
 		templates: map[string]*Template{}, byName: map[string]string{}, sources: map[string]string{},
 		disabled: map[string]string{},
 	}
@@ -92,11 +92,24 @@ func Load(dir string, opts Options) (*Project, error) {
 		return nil, tandem.FileErrorf(tandem.EINVALID, "dbt_project.yml", 1, "missing required key \"name\"")
 	}
 	p.Name = dp.Name
+	p.macros.root = dp.Name
+	p.macros.dispatch = parseDispatch(dp.Dispatch)
 	if err := p.loadSettings(); err != nil {
 		return nil, err
 	}
 	if err := p.loadProfile(dp.Profile, opts.Target); err != nil {
 		return nil, err
+	}
+	// Jinja in dbt_project.yml values ({{ env_var(...) }}, {{ target.name }})
+	// renders now that the target is known, as in dbt.
+	if p.dpRoot != nil && yamlHasJinja(p.dpRoot) {
+		if err := renderYAML("dbt_project.yml", p.dpRoot, yamlGlobals(opts.Vars, p.targetContext())); err != nil {
+			return nil, err
+		}
+		dp = dbtProject{}
+		if err := p.dpRoot.Decode(&dp); err != nil {
+			return nil, yamlError("dbt_project.yml", err)
+		}
 	}
 	p.Vars = map[string]any{}
 	for k, v := range dp.Vars {
@@ -127,7 +140,10 @@ func Load(dir string, opts Options) (*Project, error) {
 	macroPaths := paths(dp.MacroPaths, nil, "macros")
 	docsPaths := paths(dp.DocsPaths, nil, "")
 
-	// Macros first: models and generic tests call them.
+	// Packages' macros, then the project's: models and tests call them.
+	if err := p.loadPackages(dp.PackagesPath); err != nil {
+		return nil, err
+	}
 	for _, d := range macroPaths {
 		if err := p.walk(d, ".sql", p.loadMacroFile); err != nil {
 			return nil, err
@@ -270,11 +286,6 @@ func (p *Project) warnUnsupported(dp *dbtProject, snapshotPaths []string) {
 	if dp.OnRunStart != nil || dp.OnRunEnd != nil {
 		warn("dbt_project.yml: on-run-start/on-run-end hooks are not run by Tandem yet")
 	}
-	for _, f := range []string{"packages.yml", "dependencies.yml"} {
-		if _, err := os.Stat(filepath.Join(p.Dir, f)); err == nil {
-			warn("%s: packages are not installed by Tandem; macros they provide are undefined", f)
-		}
-	}
 	for _, d := range snapshotPaths {
 		var n int
 		_ = p.walk(d, ".sql", func(string, []byte) error { n++; return nil })
@@ -374,12 +385,13 @@ func (p *Project) loadSettings() error {
 	return nil
 }
 
-// loadProfile finds profiles.yml in the project, $DBT_PROFILES_DIR or ~/.dbt.
+// loadProfile finds profiles.yml where dbt does: $DBT_PROFILES_DIR, the
+// project folder, then ~/.dbt.
 // Without one, the project builds into tandem.yaml's warehouse path.
 func (p *Project) loadProfile(name, target string) error {
 	p.Target = Target{Name: "dev", Schema: "main", Threads: p.Settings.Threads, Path: p.abs(p.Settings.Warehouse.Path)}
 	var file string
-	for _, d := range []string{p.Dir, os.Getenv("DBT_PROFILES_DIR"), filepath.Join(os.Getenv("HOME"), ".dbt")} {
+	for _, d := range []string{os.Getenv("DBT_PROFILES_DIR"), p.Dir, filepath.Join(os.Getenv("HOME"), ".dbt")} {
 		if d == "" {
 			continue
 		}

@@ -19,6 +19,9 @@ type CompileContext struct {
 	FullRefresh bool
 	// Interval, when set (backfills), reaches SQL as var('start'), var('end').
 	Vars map[string]any
+	// Query, when set, runs SQL on the warehouse for run_query and
+	// statement blocks.
+	Query Query
 }
 
 // renderMode separates the parse render (find refs and config) from the
@@ -158,10 +161,7 @@ func (rc *renderCall) globals() map[string]any {
 			}
 			return "", userError("doc('%s'): no {%% docs %s %%} block in the project", name, name)
 		}),
-		"target": map[string]any{
-			"name": p.Target.Name, "schema": p.Target.Schema, "type": "duckdb", "threads": p.Target.Threads,
-			"database": "", "profile_name": p.Name, "path": p.Target.Path,
-		},
+		"target":         p.targetContext(),
 		"execute":        rc.mode == compileMode,
 		"flags":          map[string]any{"FULL_REFRESH": rc.cc.FullRefresh},
 		"project_name":   p.Name,
@@ -176,6 +176,7 @@ func (rc *renderCall) globals() map[string]any {
 		},
 		"modules": map[string]any{},
 	}
+	rc.introspection(g)
 	return g
 }
 

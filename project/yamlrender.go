@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -20,7 +21,9 @@ var reWholeExpr = regexp.MustCompile(`(?s)^\s*\{\{(.*)\}\}\s*$`)
 
 // hookKeys are rendered when the hook runs, not when the file is read, as
 // dbt does.
-var hookKeys = map[string]bool{"pre-hook": true, "post-hook": true, "pre_hook": true, "post_hook": true, "+pre-hook": true, "+post-hook": true, "on-run-start": true, "on-run-end": true}
+var hookKeys = map[string]bool{"pre-hook": true, "post-hook": true, "pre_hook": true, "post_hook": true, "+pre-hook": true, "+post-hook": true, "on-run-start": true, "on-run-end": true,
+	// vars are rendered where they are used
+	"vars": true}
 
 // renderYAML renders the Jinja in every string value under n, in place, as
 // dbt renders profiles.yml and dbt_project.yml.
@@ -140,4 +143,26 @@ func errorsAsUser(err error) (string, bool) {
 		return ue.msg, true
 	}
 	return "", false
+}
+
+// targetContext is target in templates: the profile's selected output.
+func (p *Project) targetContext() map[string]any {
+	db := strings.TrimSuffix(filepath.Base(p.Target.Path), filepath.Ext(p.Target.Path))
+	return map[string]any{
+		"name": p.Target.Name, "schema": p.Target.Schema, "type": "duckdb", "threads": p.Target.Threads,
+		"database": db, "profile_name": p.Name, "path": p.Target.Path,
+	}
+}
+
+// yamlHasJinja reports whether any value under n holds Jinja.
+func yamlHasJinja(n *yaml.Node) bool {
+	if n.Kind == yaml.ScalarNode {
+		return strings.Contains(n.Value, "{{") || strings.Contains(n.Value, "{%")
+	}
+	for _, c := range n.Content {
+		if yamlHasJinja(c) {
+			return true
+		}
+	}
+	return false
 }
