@@ -55,7 +55,7 @@ func (r *Runner) setKind(schema, name, kind string) {
 }
 
 func (r *Runner) compile(n *tandem.Node, exists bool, res *tandem.NodeResult) (string, error) {
-	sql, err := r.Project.Compile(n.ID, project.CompileContext{Exists: exists, FullRefresh: r.fullRefresh(n), Vars: r.Vars})
+	sql, err := r.Project.Compile(n.ID, project.CompileContext{Exists: exists, FullRefresh: r.fullRefresh(n), Vars: r.Vars, Query: r.introspect})
 	if err != nil {
 		return "", err
 	}
@@ -406,4 +406,18 @@ func (r *Runner) checkColumn(ctx context.Context, n *tandem.Node) error {
 	}
 	return tandem.FileErrorf(tandem.EINVALID, n.Path, n.Line, "test %s: column %q is not in %s (columns: %s)",
 		n.Test.Name, n.Test.Column, target.Name, strings.Join(names, ", "))
+}
+
+// introspect runs the queries a template makes while compiling (dbt's
+// run_query, statement blocks, adapter.get_columns_in_relation).
+func (r *Runner) introspect(sql string) (*project.QueryResult, error) {
+	rows, err := r.Warehouse.Query(context.Background(), sql, 0)
+	if err != nil {
+		return nil, err
+	}
+	res := &project.QueryResult{Rows: rows.Rows}
+	for _, c := range rows.Columns {
+		res.Columns = append(res.Columns, c.Name)
+	}
+	return res, nil
 }
