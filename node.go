@@ -82,6 +82,7 @@ type Column struct {
 // TestSpec says what a test checks.
 type TestSpec struct {
 	Name     string         // generic test name ("unique") or "" for singular tests
+	Package  string         // package whose macro defines a custom generic test ("" for the project)
 	Attached string         // ID of the node it tests ("" for singular tests without refs)
 	Column   string         // column under test, if any
 	Args     map[string]any // keyword arguments of the generic test

@@ -69,6 +69,7 @@ func renderLikeOracle(name, src string, vars map[string]any) (string, error) {
 		return "", err
 	}
 	r := NewEnv().NewRenderer(DBTBuiltins(nil))
+	r.Set("modules", map[string]any{"re": ReModule()})
 	for k, v := range vars {
 		r.Set(k, v)
 	}
@@ -279,6 +280,9 @@ func generatedCases() []oracleCase {
 		"{{ ['a_b', 'c']|map('upper')|select('in', ['A_B'])|list }}",
 		"{{ {'a': 1} is sameas {'a': 1} }}",
 		"{{ 18446744073709 * 1000 }}",
+		"{{ modules.re.sub('[ -]+', '_', 'a b-c  d') }} {{ modules.re.sub('^[0-9]', '_', '9lives') }} {{ modules.re.sub('(a)(b)', '\\\\2\\\\1', 'xaby') }}",
+		"{{ modules.re.search('b+', 'abbbc').group(0) }} {{ modules.re.match('b', 'abc') is none }} {{ modules.re.findall('[0-9]+', 'a1b22c333') }}",
+		"{{ modules.re.split('[,;]', 'a,b;c') }} {{ modules.re.sub('A', 'x', 'aA', flags=modules.re.IGNORECASE) }}",
 	} {
 		add(s)
 	}

@@ -10,6 +10,7 @@ package jinja
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -52,6 +53,13 @@ func hashKey(k any) (any, error) {
 		return v, nil
 	case Tuple:
 		return "\x00tuple" + Repr(v), nil
+	case *List, *Dict, *Undefined:
+	default:
+		// Go values (a Relation, a macro) hash by value when comparable,
+		// as Python objects hash by value or identity.
+		if t := reflect.TypeOf(k); t != nil && t.Comparable() {
+			return k, nil
+		}
 	}
 	return nil, fmt.Errorf("unhashable type: '%s'", TypeName(k))
 }

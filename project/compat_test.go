@@ -60,10 +60,15 @@ func integrationProject(t testing.TB, shared, pkg string) string {
 // that stops earlier (another file, or a regression) fails the test; when
 // one goes further, move its entry forward (or delete it once it loads).
 var loadsPast = map[string]string{
-	"dbt_utils":        "models/sql/test_pivot_apostrophe.sql:14: in macro slugify", // modules.re
-	"dbt_date":         "models/test_compile_datetime_compare.sql:5:",               // modules.datetime
-	"dbt_expectations": "models/schema_tests/timeseries_hourly.sql:1:",              // modules.datetime
-	"audit_helper":     "models/data_tests/schema.yml:6: unknown test \"equality\"", // a package's generic test by bare name
+	"dbt_utils":        "tests/jinja_helpers/assert_pretty_output_msg_is_string.sql:1: in macro default__pretty_time", // modules.datetime
+	"dbt_date":         "models/test_compile_datetime_compare.sql:5:",                                                 // modules.datetime
+	"dbt_expectations": "models/schema_tests/timeseries_hourly.sql:1:",                                                // modules.datetime
+}
+
+// compilesAtLeast is, for projects that load, how many of their models and
+// tests compile without a warehouse today (a ratchet, as loadsPast).
+var compilesAtLeast = map[string]int{
+	"audit_helper": 26,
 }
 
 // TestPackageIntegrationProjectsCompile loads each package's integration
@@ -109,6 +114,9 @@ func TestPackageIntegrationProjectsCompile(t *testing.T) {
 				ok++
 			}
 			t.Logf("%s: %d of %d models and tests compile", pkg, ok, ok+bad)
+			if ok < compilesAtLeast[pkg] {
+				t.Errorf("%s: %d compile, fewer than the %d that did", pkg, ok, compilesAtLeast[pkg])
+			}
 			for _, f := range fails {
 				t.Log("  " + f)
 			}

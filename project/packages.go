@@ -354,3 +354,41 @@ func parseDispatch(v any) map[string][]string {
 	}
 	return out
 }
+
+// testMacro finds the macro of generic test name: in pkg when given, else
+// in the project, then in the packages (dbt resolves test names across
+// packages). It returns the package that defines it ("" for the project).
+func (ms *macroSet) testMacro(pkg, name string) (string, bool) {
+	m := "test_" + name
+	switch pkg {
+	case "", ms.root:
+		if _, ok := ms.byName[m]; ok {
+			return "", true
+		}
+		if pkg != "" {
+			return "", false
+		}
+	default:
+		_, ok := ms.pkgs[pkg][m]
+		return pkg, ok
+	}
+	names := make([]string, 0, len(ms.pkgs))
+	for n := range ms.pkgs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if _, ok := ms.pkgs[n][m]; ok {
+			return n, true
+		}
+	}
+	return "", false
+}
+
+// macroOf returns the macro of a generic test found by testMacro.
+func (ms *macroSet) macroOf(pkg, name string) *jinja.Macro {
+	if pkg == "" {
+		return ms.byName["test_"+name]
+	}
+	return ms.pkgs[pkg]["test_"+name]
+}

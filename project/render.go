@@ -174,11 +174,14 @@ func (rc *renderCall) globals() map[string]any {
 			}),
 			"warn": jinja.Func(func(*jinja.Args) (any, error) { return "", nil }),
 		},
-		"modules": map[string]any{},
+		"modules": map[string]any{"re": reModule},
 	}
 	rc.introspection(g)
 	return g
 }
+
+// reModule is modules.re; its functions hold no state.
+var reModule = jinja.ReModule()
 
 // parseModel renders a model once to record its refs, sources and config().
 func (p *Project) parseModel(n *tandem.Node) error {

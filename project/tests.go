@@ -126,8 +126,9 @@ func (p *Project) addGenericTest(file string, line int, target *tandem.Node, col
 	default:
 		return tandem.FileErrorf(tandem.EINVALID, file, line, "a test entry must be a name or a mapping, got %v", entry)
 	}
+	pkg := ""
 	if i := strings.LastIndex(name, "."); i >= 0 { // package.test_name
-		name = name[i+1:]
+		pkg, name = name[:i], name[i+1:]
 	}
 	// dbt >= 1.10 nests arguments under arguments: and config under config:.
 	cfg := mergeMaps(projCfg, asMap(args["config"]))
@@ -143,8 +144,9 @@ func (p *Project) addGenericTest(file string, line int, target *tandem.Node, col
 		}
 		delete(args, k)
 	}
-	if !builtinTests[name] {
-		if _, ok := p.macros.byName["test_"+name]; !ok {
+	if !builtinTests[name] || pkg != "" && pkg != p.Name {
+		var ok bool
+		if pkg, ok = p.macros.testMacro(pkg, name); !ok {
 			known := []string{"unique", "not_null", "accepted_values", "relationships"}
 			for m := range p.macros.byName {
 				if strings.HasPrefix(m, "test_") {
@@ -217,7 +219,7 @@ func (p *Project) addGenericTest(file string, line int, target *tandem.Node, col
 	n := &tandem.Node{
 		ID: "test." + p.Name + "." + testName, Kind: tandem.KindTest, Name: testName, Path: file, Line: line,
 		Materialized: tandem.TestMat, Enabled: true, DependsOn: deps, Config: cfg, Tags: union(target.Tags, toStrings(cfg["tags"])),
-		Test: &tandem.TestSpec{Name: name, Attached: target.ID, Column: col, Args: args, Severity: sev},
+		Test: &tandem.TestSpec{Name: name, Package: pkgOf(pkg, p.Name), Attached: target.ID, Column: col, Args: args, Severity: sev},
 	}
 	p.Nodes[n.ID] = n
 	return nil
@@ -327,7 +329,7 @@ func (p *Project) compileGenericTest(n *tandem.Node) (string, error) {
 		return fmt.Sprintf("select child.from_field\nfrom (select %s as from_field from %s where %s is not null) child\nleft join (select %s as to_field from %s) parent on child.from_field = parent.to_field\nwhere parent.to_field is null", col, model, col, field, parent), nil
 	}
 	// A custom generic test: call its macro with the declared arguments.
-	macro := p.macros.byName["test_"+spec.Name]
+	macro := p.macros.macroOf(spec.Package, spec.Name)
 	declared := map[string]bool{}
 	for _, name := range macro.Params {
 		declared[name] = true
@@ -352,7 +354,7 @@ func (p *Project) compileGenericTest(n *tandem.Node) (string, error) {
 		globals["__arg_"+k] = spec.Args[k]
 		call = append(call, fmt.Sprintf("%s=__arg_%s", k, k))
 	}
-	t, err := parseTemplate(n.Path, n.Line, fmt.Sprintf("{{ test_%s(%s) }}", spec.Name, strings.Join(call, ", ")))
+	t, err := parseTemplate(n.Path, n.Line, fmt.Sprintf("{{ %stest_%s(%s) }}", pkgPrefix(spec.Package), spec.Name, strings.Join(call, ", ")))
 	if err != nil {
 		return "", err
 	}
@@ -362,4 +364,18 @@ func (p *Project) compileGenericTest(n *tandem.Node) (string, error) {
 		g[k] = v
 	}
 	return t.Render(g, p.macros)
+}
+
+func pkgOf(pkg, root string) string {
+	if pkg == root {
+		return ""
+	}
+	return pkg
+}
+
+func pkgPrefix(pkg string) string {
+	if pkg == "" {
+		return ""
+	}
+	return pkg + "."
 }

@@ -36,7 +36,9 @@ env = jinja2.sandbox.SandboxedEnvironment(
     extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
     keep_trailing_newline=True,
 )
+import re
 env.globals.update({
+    "modules": {"re": re},
     "return": do_return, "zip": lambda *a: list(zip(*a)), "tojson": tojson,
     "fromjson": fromjson,
 })
