@@ -235,6 +235,16 @@ func (r *Renderer) str(v any) (string, error) {
 	return Str(v), nil
 }
 
+// write prints v to w as {{ v }} does.
+func (r *Renderer) write(w *strings.Builder, v any) error {
+	s, err := r.str(v)
+	if err != nil {
+		return err
+	}
+	w.WriteString(s)
+	return nil
+}
+
 func (r *Renderer) exec(ss []stmt, f *frame, w *strings.Builder) error {
 	for _, s := range ss {
 		switch x := s.(type) {
@@ -246,11 +256,9 @@ func (r *Renderer) exec(ss []stmt, f *frame, w *strings.Builder) error {
 			if err != nil {
 				return err
 			}
-			s, err := r.str(v)
-			if err != nil {
+			if err := r.write(w, v); err != nil {
 				return err
 			}
-			w.WriteString(s)
 		case *ifStmt:
 			r.line = x.Line
 			done := false
@@ -303,11 +311,9 @@ func (r *Renderer) exec(ss []stmt, f *frame, w *strings.Builder) error {
 			if err != nil {
 				return err
 			}
-			s, err := r.str(v)
-			if err != nil {
+			if err := r.write(w, v); err != nil {
 				return err
 			}
-			w.WriteString(s)
 		case *filterBlockStmt:
 			r.line = x.Line
 			var b strings.Builder
@@ -321,11 +327,9 @@ func (r *Renderer) exec(ss []stmt, f *frame, w *strings.Builder) error {
 					return err
 				}
 			}
-			s, err := r.str(v)
-			if err != nil {
+			if err := r.write(w, v); err != nil {
 				return err
 			}
-			w.WriteString(s)
 		case *doStmt:
 			r.line = x.Line
 			if _, err := r.eval(x.x, f); err != nil {

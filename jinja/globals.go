@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strings"
 )
 
@@ -206,7 +205,12 @@ func DBTBuiltins(w io.Writer) map[string]any {
 	}
 }
 
-func fromJSON(v any) any {
+// fromJSON turns decoded JSON into template values: numbers become int64
+// or float64, then FromGo builds lists and dicts. JSON objects keep their
+// order in Python; Go's decoder loses it, so keys come sorted.
+func fromJSON(v any) any { return FromGo(jsonNumbers(v)) }
+
+func jsonNumbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:
 		if n, err := x.Int64(); err == nil {
@@ -216,22 +220,12 @@ func fromJSON(v any) any {
 		return f
 	case []any:
 		for i := range x {
-			x[i] = fromJSON(x[i])
+			x[i] = jsonNumbers(x[i])
 		}
-		return &List{Items: x}
 	case map[string]any:
-		// JSON objects keep their order in Python; Go's decoder loses it,
-		// so keys come sorted.
-		keys := make([]string, 0, len(x))
 		for k := range x {
-			keys = append(keys, k)
+			x[k] = jsonNumbers(x[k])
 		}
-		sort.Strings(keys)
-		d := NewDict()
-		for _, k := range keys {
-			_ = d.Set(k, fromJSON(x[k]))
-		}
-		return d
 	}
 	return v
 }

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/tandem-data/tandem/internal/sorted"
 )
 
 // List is a Python list: mutable and shared by reference.
@@ -228,27 +230,9 @@ func FromGo(v any) any {
 		}
 		return &List{Items: l}
 	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		d := NewDict()
-		for _, k := range keys {
-			_ = d.Set(k, FromGo(x[k]))
-		}
-		return d
+		return sortedDict(x)
 	case map[string]string:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		d := NewDict()
-		for _, k := range keys {
-			_ = d.Set(k, x[k])
-		}
-		return d
+		return sortedDict(x)
 	case map[any]any:
 		keys := make([]any, 0, len(x))
 		for k := range x {
@@ -264,6 +248,15 @@ func FromGo(v any) any {
 		return Func(x)
 	}
 	return v
+}
+
+// sortedDict is a dict of m's entries by sorted key, values converted.
+func sortedDict[V any](m map[string]V) *Dict {
+	d := NewDict()
+	for _, k := range sorted.Keys(m) {
+		_ = d.Set(k, FromGo(m[k]))
+	}
+	return d
 }
 
 // ToGo converts a template value into plain Go values: dicts with string
@@ -391,26 +384,13 @@ func writeRepr(b *strings.Builder, v any) {
 	case Markup:
 		b.WriteString("Markup(" + strRepr(string(x)) + ")")
 	case *List:
-		b.WriteByte('[')
-		for i, e := range x.Items {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			writeRepr(b, e)
-		}
-		b.WriteByte(']')
+		writeSeq(b, "[", x.Items, "]")
 	case Tuple:
-		b.WriteByte('(')
-		for i, e := range x {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			writeRepr(b, e)
-		}
 		if len(x) == 1 {
-			b.WriteByte(',')
+			writeSeq(b, "(", x, ",)")
+		} else {
+			writeSeq(b, "(", x, ")")
 		}
-		b.WriteByte(')')
 	case *Dict:
 		b.WriteByte('{')
 		for i, k := range x.keys {
@@ -431,6 +411,17 @@ func writeRepr(b *strings.Builder, v any) {
 	default:
 		fmt.Fprint(b, x)
 	}
+}
+
+func writeSeq(b *strings.Builder, open string, items []any, close string) {
+	b.WriteString(open)
+	for i, e := range items {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		writeRepr(b, e)
+	}
+	b.WriteString(close)
 }
 
 // strRepr quotes s as Python's repr does: single quotes unless s holds a
