@@ -15,6 +15,11 @@ type (
 	nameExpr struct {
 		pos
 		name string
+		// setInFile is true when the file assigns the name somewhere
+		// ({% set %}, a for target): undefined, it is a conditional set
+		// that did not happen (dbt_utils' select_gb_cols), not a typo, so
+		// it prints empty even under Env.StrictUndefined.
+		setInFile bool
 	}
 	listExpr struct {
 		pos

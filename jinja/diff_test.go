@@ -18,11 +18,11 @@ import (
 // or fails when TANDEM_REQUIRE_SERVICES is set (CI).
 func oraclePython(t testing.TB) string {
 	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if exec.Command(py, "-c", "import jinja2").Run() == nil {
+		if exec.Command(py, "-c", "import jinja2, pytz").Run() == nil {
 			return py
 		}
 	}
-	msg := "no python3 with jinja2 (apt-get install python3-jinja2): the differential Jinja test needs it"
+	msg := "no python3 with jinja2 and pytz (apt-get install python3-jinja2 python3-tz): the differential Jinja test needs them"
 	if os.Getenv("TANDEM_REQUIRE_SERVICES") != "" {
 		t.Fatal(msg)
 	}
@@ -69,7 +69,7 @@ func renderLikeOracle(name, src string, vars map[string]any) (string, error) {
 		return "", err
 	}
 	r := NewEnv().NewRenderer(DBTBuiltins(nil))
-	r.Set("modules", map[string]any{"re": ReModule()})
+	r.Set("modules", map[string]any{"re": ReModule(), "datetime": DatetimeModule(), "pytz": PytzModule()})
 	for k, v := range vars {
 		r.Set(k, v)
 	}
@@ -283,6 +283,24 @@ func generatedCases() []oracleCase {
 		"{{ modules.re.sub('[ -]+', '_', 'a b-c  d') }} {{ modules.re.sub('^[0-9]', '_', '9lives') }} {{ modules.re.sub('(a)(b)', '\\\\2\\\\1', 'xaby') }}",
 		"{{ modules.re.search('b+', 'abbbc').group(0) }} {{ modules.re.match('b', 'abc') is none }} {{ modules.re.findall('[0-9]+', 'a1b22c333') }}",
 		"{{ modules.re.split('[,;]', 'a,b;c') }} {{ modules.re.sub('A', 'x', 'aA', flags=modules.re.IGNORECASE) }}",
+		// modules.datetime and modules.pytz (dbt_date, dbt_expectations, dbt_utils.pretty_time)
+		"{% set d = modules.datetime %}{{ d.date(1997, 9, 29) }} {{ d.datetime(2020, 1, 2, 3, 4, 5) }} {{ d.datetime(2020, 1, 2, 3, 4, 5, 60) }} {{ d.datetime(2020, 1, 2).isoformat() }}",
+		"{% set d = modules.datetime %}{{ d.timedelta(days=10) }}|{{ d.timedelta(hours=30, microseconds=5) }}|{{ d.timedelta(days=-1, seconds=5) }}|{{ d.timedelta(1, 2, 3) }}|{{ d.timedelta(minutes=1.5) }}|{{ d.timedelta(weeks=1).days }}|{{ d.timedelta(hours=25).seconds }}|{{ d.timedelta(hours=2).total_seconds() }}",
+		"{% set d = modules.datetime %}{% set e = d.datetime(2024, 3, 1, 12, 30) %}{{ e - d.timedelta(days=10) }} {{ e + d.timedelta(hours=13) }} {{ d.timedelta(days=1) + e }} {{ e - d.datetime(2024, 2, 1) }} {{ (e - d.datetime(2024, 2, 1)).days }}",
+		"{% set d = modules.datetime %}{{ d.date(2024, 2, 28) + d.timedelta(days=2) }} {{ d.date(2024, 3, 1) - d.date(2023, 3, 1) }} {{ d.date(2024, 3, 1) - d.timedelta(days=1) }}",
+		"{% set d = modules.datetime %}{{ d.date(2024, 1, 1) < d.date(2024, 1, 2) }} {{ d.datetime(2024, 1, 1) == d.datetime(2024, 1, 1, 0) }} {{ d.date(2024, 1, 1) == d.date(2024, 1, 1) }} {{ d.datetime(2024,1,1) > d.datetime(2023,12,31,23,59) }} {{ d.timedelta(1) < d.timedelta(2) }}",
+		"{% set e = modules.datetime.datetime(2024, 3, 1, 15, 4, 5, 123) %}{{ e.strftime('%Y-%m-%d %H:%M:%S.%f %y %b %B %a %A %j %p %I %w %U %W %%') }} {{ e.year }} {{ e.month }} {{ e.day }} {{ e.hour }} {{ e.minute }} {{ e.second }} {{ e.microsecond }} {{ e.weekday() }} {{ e.isoweekday() }} {{ e.date() }} {{ e.tzinfo is none }}",
+		"{% set e = modules.datetime.datetime(2024, 3, 1, 15, 4, 5) %}{{ e.replace(hour=0, minute=0, second=0, microsecond=0) }} {{ e.replace(year=2020, day=29, month=2) }} {{ modules.datetime.date(2024, 1, 31).replace(month=2, day=29) }}",
+		"{% set d = modules.datetime %}{{ d.datetime.strptime('2024-03-01', '%Y-%m-%d') }} {{ d.datetime.strptime('01/Mar/2024 07:08 PM', '%d/%b/%Y %I:%M %p') }} {{ d.datetime.strptime('2024-03-01T10:00:00+0200', '%Y-%m-%dT%H:%M:%S%z') }}",
+		"{% set d = modules.datetime %}{{ d.datetime.fromisoformat('2024-03-01') }} {{ d.datetime.fromisoformat('2024-03-01T10:11:12') }} {{ d.datetime.fromisoformat('2024-03-01 10:11:12.5+01:00') }} {{ d.date.fromisoformat('2024-03-01') }}",
+		"{% set tz = modules.pytz.timezone('America/Los_Angeles') %}{{ tz }} {{ tz.zone }} {{ modules.datetime.datetime(1997, 9, 29, 6, 14, 0, tzinfo=tz) }} {{ tz.localize(modules.datetime.datetime(1997, 9, 29, 6, 14)) }} {{ tz.localize(modules.datetime.datetime(1997, 1, 29, 6, 14)) }}",
+		"{% set tz = modules.pytz.timezone('Europe/Paris') %}{% set a = tz.localize(modules.datetime.datetime(2024, 7, 1, 12)) %}{{ a.timestamp() }} {{ a.utcoffset() }} {{ a.strftime('%z %Z') }} {{ a.astimezone(modules.pytz.utc) }} {{ a.isoformat() }} {{ modules.pytz.utc.localize(modules.datetime.datetime(2024, 1, 1)).timestamp() }}",
+		"{% set tz = modules.pytz.timezone('UTC') %}{% set a = tz.localize(modules.datetime.datetime(2024, 1, 1)) %}{% set b = modules.datetime.datetime.fromisoformat('2024-01-01T01:00:00+01:00') %}{{ a == b }} {{ a - b }} {{ a.timestamp() < b.timestamp() + 1 }} {{ a.tzinfo }}",
+		"{{ modules.datetime.date(2024, 2, 30) }}",
+		"{{ modules.datetime.datetime(2024, 1, 1) < modules.pytz.utc.localize(modules.datetime.datetime(2024, 1, 1)) }}",
+		"{{ modules.datetime.datetime.strptime('2024-03', '%Y-%m-%d') }}",
+		"{{ modules.pytz.timezone('Mars/Olympus') }}",
+		"{{ modules.datetime.date.today() is not none }} {{ modules.datetime.datetime.now().year > 2000 }} {{ (modules.datetime.datetime.today() - modules.datetime.datetime.now()).days <= 0 }}",
 	} {
 		add(s)
 	}

@@ -789,7 +789,11 @@ func (r *Renderer) eval(e expr, f *frame) (any, error) {
 				return v, nil
 			}
 		}
-		return &Undefined{Hint: fmt.Sprintf("'%s' is undefined", x.name), Name: x.name}, nil
+		u := &Undefined{Hint: fmt.Sprintf("'%s' is undefined", x.name), Name: x.name}
+		if x.setInFile {
+			u.Name = ""
+		}
+		return u, nil
 	case *listExpr:
 		l := &List{Items: make([]any, 0, len(x.items))}
 		for _, it := range x.items {
@@ -923,6 +927,8 @@ func (r *Renderer) eval(e expr, f *frame) (any, error) {
 					return int64(-1), nil
 				}
 				return int64(0), nil
+			case *TimeDelta:
+				return &TimeDelta{-n.us}, nil
 			}
 			return nil, undefOr(v, fmt.Errorf("bad operand type for unary -: '%s'", TypeName(v)))
 		default:
@@ -1217,6 +1223,16 @@ func (r *Renderer) binary(op string, l, rv any) (any, error) {
 	}
 	if u, ok := l.(*Undefined); ok {
 		return nil, u
+	}
+	if o, ok := l.(Operand); ok {
+		if v, ok, err := o.BinOp(op, rv, false); ok {
+			return v, err
+		}
+	}
+	if o, ok := rv.(Operand); ok {
+		if v, ok, err := o.BinOp(op, l, true); ok {
+			return v, err
+		}
 	}
 	if u, ok := rv.(*Undefined); ok {
 		return nil, u

@@ -56,16 +56,22 @@ func Parse(name, src string, opt Options) (*Template, error) {
 		return nil, p.errf(p.cur().line, "unexpected '%s'", end)
 	}
 	t.body = body
+	for _, n := range p.reads {
+		n.setInFile = p.assigned[n.name]
+	}
 	return t, nil
 }
 
 type parser struct {
-	toks  []token
-	i     int
-	name  string
-	tpl   *Template
-	depth int // nesting of macro definitions
-	stack []string
+	// reads are the names the file reads, assigned the names it assigns.
+	reads    []*nameExpr
+	assigned map[string]bool
+	toks     []token
+	i        int
+	name     string
+	tpl      *Template
+	depth    int // nesting of macro definitions
+	stack    []string
 }
 
 func (p *parser) cur() token { return p.toks[p.i] }
@@ -312,7 +318,7 @@ func (p *parser) parseAssignTarget(withNamespace bool) (expr, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &attrExpr{pos{line}, &nameExpr{pos{line}, ns}, attr}, nil
+		return &attrExpr{pos{line}, &nameExpr{pos: pos{line}, name: ns}, attr}, nil
 	}
 	var names []expr
 	paren := p.skipOp("(")
@@ -321,7 +327,8 @@ func (p *parser) parseAssignTarget(withNamespace bool) (expr, error) {
 		if err != nil {
 			return nil, err
 		}
-		names = append(names, &nameExpr{pos{line}, n})
+		names = append(names, &nameExpr{pos: pos{line}, name: n})
+		p.assign(n)
 		if !p.skipOp(",") {
 			break
 		}
@@ -896,7 +903,9 @@ func (p *parser) parsePrimary() (expr, error) {
 		case "none", "None":
 			return &constExpr{pos{t.line}, nil}, nil
 		}
-		return &nameExpr{pos{t.line}, t.val}, nil
+		n := &nameExpr{pos: pos{t.line}, name: t.val}
+		p.reads = append(p.reads, n)
+		return n, nil
 	case tString:
 		p.next()
 		s := t.val
@@ -1321,4 +1330,11 @@ func scanMacro(m *Macro) {
 		}
 	}
 	walkS(m.body)
+}
+
+func (p *parser) assign(name string) {
+	if p.assigned == nil {
+		p.assigned = map[string]bool{}
+	}
+	p.assigned[name] = true
 }

@@ -312,6 +312,8 @@ func TypeName(v any) string {
 		return "Undefined"
 	case Func, *Macro:
 		return "function"
+	case Typed:
+		return v.(Typed).TypeName()
 	}
 	return fmt.Sprintf("%T", v)
 }
@@ -536,6 +538,8 @@ func Equal(a, b any) bool {
 			}
 		}
 		return true
+	case Equaler:
+		return x.Eq(b)
 	}
 	return a == b
 }
@@ -584,6 +588,11 @@ func Compare(a, b any) (int, error) {
 	if sa, ok := asString(a); ok {
 		if sb, ok := asString(b); ok {
 			return strings.Compare(sa, sb), nil
+		}
+	}
+	if o, ok := a.(Ordered); ok {
+		if c, err := o.Cmp(b); err != errNotOrdered {
+			return c, err
 		}
 	}
 	la, aok := seqOf(a)

@@ -163,9 +163,9 @@ func (rc *renderCall) globals() map[string]any {
 		}),
 		"target":         p.targetContext(),
 		"execute":        rc.mode == compileMode,
-		"flags":          map[string]any{"FULL_REFRESH": rc.cc.FullRefresh},
+		"flags":          map[string]any{"FULL_REFRESH": rc.cc.FullRefresh, "STORE_FAILURES": false},
 		"project_name":   p.Name,
-		"run_started_at": rc.startedAt.UTC().Format("2006-01-02 15:04:05.000000+00:00"),
+		"run_started_at": jinja.NewDateTime(rc.startedAt.Truncate(time.Microsecond)),
 		"log":            jinja.Func(func(*jinja.Args) (any, error) { return "", nil }),
 		"exceptions": map[string]any{
 			"raise_compiler_error": jinja.Func(func(a *jinja.Args) (any, error) {
@@ -174,14 +174,18 @@ func (rc *renderCall) globals() map[string]any {
 			}),
 			"warn": jinja.Func(func(*jinja.Args) (any, error) { return "", nil }),
 		},
-		"modules": map[string]any{"re": reModule},
+		"modules": modules,
 	}
 	rc.introspection(g)
 	return g
 }
 
-// reModule is modules.re; its functions hold no state.
-var reModule = jinja.ReModule()
+// modules is dbt's modules namespace; its functions hold no state.
+var modules = map[string]any{
+	"re":       jinja.ReModule(),
+	"datetime": jinja.DatetimeModule(),
+	"pytz":     jinja.PytzModule(),
+}
 
 // parseModel renders a model once to record its refs, sources and config().
 func (p *Project) parseModel(n *tandem.Node) error {

@@ -144,6 +144,17 @@ func (p *Project) addGenericTest(file string, line int, target *tandem.Node, col
 		}
 		delete(args, k)
 	}
+	// A test's config renders when the file is read, as dbt renders it
+	// (severity: "{{ 'warn' if target.type == 'spark' else 'error' }}").
+	for k, v := range cfg {
+		if src, ok := v.(string); ok && (strings.Contains(src, "{{") || strings.Contains(src, "{%")) && k != "where" {
+			r, err := renderValue(file, line, src, yamlGlobals(p.Vars, p.targetContext()))
+			if err != nil {
+				return err
+			}
+			cfg[k] = r
+		}
+	}
 	if !builtinTests[name] || pkg != "" && pkg != p.Name {
 		var ok bool
 		if pkg, ok = p.macros.testMacro(pkg, name); !ok {
@@ -207,6 +218,29 @@ func (p *Project) addGenericTest(file string, line int, target *tandem.Node, col
 			deps = append(deps, depID)
 		}
 		args["__to"] = depID
+	}
+	// Any other argument that is ref() or source() is that relation when the
+	// test compiles (dbt_expectations' compare_model: ref("other")), and the
+	// test depends on it.
+	for k, v := range args {
+		src, ok := v.(string)
+		if !ok || strings.HasPrefix(k, "__") || name == "relationships" && k == "to" {
+			continue
+		}
+		var depID string
+		if m := reRefArg.FindStringSubmatch(src); m != nil {
+			depID = p.byName[m[1]]
+		} else if m := reSourceArg.FindStringSubmatch(src); m != nil {
+			depID = p.sources[m[1]+"."+m[2]]
+		} else {
+			continue
+		}
+		if depID == "" {
+			return tandem.FileErrorf(tandem.EINVALID, file, line, "test %q: argument %s: %s names no model, seed or declared source", name, k, src)
+		}
+		if depID != target.ID {
+			deps = append(deps, depID)
+		}
 	}
 	testName := customName
 	if testName == "" {
@@ -350,6 +384,12 @@ func (p *Project) compileGenericTest(n *tandem.Node) (string, error) {
 		}
 		if !declared[k] && !macro.CatchKwargs {
 			return "", tandem.FileErrorf(tandem.EINVALID, n.Path, n.Line, "test %q takes no argument %q", spec.Name, k)
+		}
+		if src, ok := spec.Args[k].(string); ok && (reRefArg.MatchString(src) || reSourceArg.MatchString(src)) {
+			src = strings.TrimSpace(src)
+			src = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(src, "{{"), "}}"))
+			call = append(call, fmt.Sprintf("%s=%s", k, src))
+			continue
 		}
 		globals["__arg_"+k] = spec.Args[k]
 		call = append(call, fmt.Sprintf("%s=__arg_%s", k, k))

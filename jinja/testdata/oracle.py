@@ -36,9 +36,9 @@ env = jinja2.sandbox.SandboxedEnvironment(
     extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
     keep_trailing_newline=True,
 )
-import re
+import re, datetime, pytz
 env.globals.update({
-    "modules": {"re": re},
+    "modules": {"re": re, "datetime": datetime, "pytz": pytz},
     "return": do_return, "zip": lambda *a: list(zip(*a)), "tojson": tojson,
     "fromjson": fromjson,
 })
