@@ -670,6 +670,12 @@ func (r *Renderer) call(fn any, a *Args, name string) (any, error) {
 }
 
 // Callable is implemented by Go values that templates can call.
+// Indexable is implemented by Go values that answer obj[key] themselves
+// (agate's MappedSequence: by position or by name).
+type Indexable interface {
+	Index(key any) (any, bool)
+}
+
 type Callable interface {
 	Call(a *Args) (any, error)
 }
@@ -1372,6 +1378,11 @@ func getAttr(obj any, name string) (any, error) {
 func getItem(obj any, key any) (any, error) {
 	if u, ok := obj.(*Undefined); ok {
 		return nil, u
+	}
+	if ix, ok := obj.(Indexable); ok {
+		if v, ok := ix.Index(key); ok {
+			return FromGo(v), nil
+		}
 	}
 	switch x := obj.(type) {
 	case *Dict:

@@ -150,7 +150,7 @@ func (t *agateTable) Attr(name string) (any, bool) {
 		for i, c := range t.res.Columns {
 			cols[i] = &agateColumn{name: c, t: t, i: i}
 		}
-		return &jinja.List{Items: cols}, true
+		return &mappedSequence{names: t.res.Columns, vals: cols}, true
 	case "print_table":
 		return jinja.Func(func(*jinja.Args) (any, error) { return "", nil }), true
 	}
@@ -158,6 +158,62 @@ func (t *agateTable) Attr(name string) (any, bool) {
 }
 
 func (t *agateTable) Iter() []any { return rowsOf(t.res).Items }
+
+// mappedSequence is agate's MappedSequence (a table's columns): it
+// iterates its values, and answers [i], [name], keys(), values(), items()
+// and get().
+type mappedSequence struct {
+	names []string
+	vals  []any
+}
+
+func (m *mappedSequence) Iter() []any { return m.vals }
+
+func (m *mappedSequence) Index(key any) (any, bool) {
+	switch k := key.(type) {
+	case int64:
+		if k < 0 {
+			k += int64(len(m.vals))
+		}
+		if k >= 0 && k < int64(len(m.vals)) {
+			return m.vals[k], true
+		}
+	case string:
+		for i, n := range m.names {
+			if n == k {
+				return m.vals[i], true
+			}
+		}
+	}
+	return nil, false
+}
+
+func (m *mappedSequence) Attr(name string) (any, bool) {
+	switch name {
+	case "keys":
+		return jinja.Func(func(*jinja.Args) (any, error) { return jinja.FromGo(m.names), nil }), true
+	case "values":
+		return jinja.Func(func(*jinja.Args) (any, error) { return &jinja.List{Items: m.vals}, nil }), true
+	case "items":
+		return jinja.Func(func(*jinja.Args) (any, error) {
+			out := make([]any, len(m.vals))
+			for i, v := range m.vals {
+				out[i] = jinja.Tuple{m.names[i], v}
+			}
+			return &jinja.List{Items: out}, nil
+		}), true
+	case "get":
+		return jinja.Func(func(a *jinja.Args) (any, error) {
+			k, _ := a.Arg(0, "key")
+			if v, ok := m.Index(k); ok {
+				return v, nil
+			}
+			def, _ := a.Arg(1, "default")
+			return def, nil
+		}), true
+	}
+	return nil, false
+}
 
 type agateColumn struct {
 	name string

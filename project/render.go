@@ -228,7 +228,7 @@ func (p *Project) Compile(id string, cc CompileContext) (string, error) {
 		return "", tandem.Errorf(tandem.ENOTFOUND, "no node %s", id)
 	}
 	if n.Kind == tandem.KindTest && n.Test.Name != "" {
-		return p.compileGenericTest(n)
+		return p.compileGenericTest(n, cc)
 	}
 	t, ok := p.templates[id]
 	if !ok {
@@ -245,7 +245,7 @@ func (p *Project) Compile(id string, cc CompileContext) (string, error) {
 	var ctes []string
 	for i := 0; i < len(rc.ctes); i++ { // ephemeral models may ref ephemeral models
 		dep := p.Nodes[rc.ctes[i]]
-		sub := &renderCall{p: p, n: dep, mode: compileMode, cc: CompileContext{Vars: cc.Vars}, depSeen: map[string]bool{}, cteSeen: rc.cteSeen, config: map[string]any{}, startedAt: rc.startedAt}
+		sub := &renderCall{p: p, n: dep, mode: compileMode, cc: CompileContext{Vars: cc.Vars, Query: cc.Query}, depSeen: map[string]bool{}, cteSeen: rc.cteSeen, config: map[string]any{}, startedAt: rc.startedAt}
 		body, err := p.templates[dep.ID].Render(sub.globals(), p.macros)
 		if err != nil {
 			return "", err

@@ -329,7 +329,7 @@ func (p *Project) addSingularTest(rel, root string, b []byte, cfgTests, cfgDataT
 }
 
 // compileGenericTest returns a query whose rows are the failures.
-func (p *Project) compileGenericTest(n *tandem.Node) (string, error) {
+func (p *Project) compileGenericTest(n *tandem.Node, cc CompileContext) (string, error) {
 	spec := n.Test
 	target := p.Nodes[spec.Attached]
 	model := p.Relation(target).String()
@@ -398,8 +398,24 @@ func (p *Project) compileGenericTest(n *tandem.Node) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rc := &renderCall{p: p, n: target, mode: compileMode, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+	rc := &renderCall{p: p, n: target, mode: compileMode, cc: cc, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
 	g := rc.globals()
+	// A string argument with Jinja in it renders first, in the test's
+	// context, as dbt renders test arguments
+	// (expression: "d = {{ dbt_date.date(1997, 9, 29) }}").
+	for k, v := range globals {
+		if src, ok := v.(string); ok && strings.HasPrefix(k, "__arg_") && (strings.Contains(src, "{{") || strings.Contains(src, "{%")) {
+			at, err := parseTemplate(n.Path, n.Line, src)
+			if err != nil {
+				return "", err
+			}
+			out, err := at.Render(g, p.macros)
+			if err != nil {
+				return "", err
+			}
+			globals[k] = out
+		}
+	}
 	for k, v := range globals {
 		g[k] = v
 	}
