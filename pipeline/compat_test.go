@@ -23,10 +23,10 @@ import (
 var debugNode = os.Getenv("DEBUG_NODE")
 
 var buildsAtLeast = map[string]int{
-	"dbt_utils":        0,
-	"dbt_date":         0,
-	"dbt_expectations": 0,
-	"audit_helper":     0,
+	"dbt_utils":        220,
+	"dbt_date":         73,
+	"dbt_expectations": 150,
+	"audit_helper":     67,
 }
 
 // TestPackageIntegrationProjectsBuild builds each package's integration

@@ -359,29 +359,64 @@ func (r *Runner) seed(ctx context.Context, run *tandem.Run, n *tandem.Node, res 
 	})
 }
 
-// test counts the failing rows of a test query.
+// test runs a test query as dbt does: failures are fail_calc over its rows
+// (count(*) unless the test sets another), and warn_if / error_if (!= 0
+// unless set) decide warn and fail; limit caps the rows looked at.
 func (r *Runner) test(ctx context.Context, n *tandem.Node, res *tandem.NodeResult) error {
 	if spec := n.Test; spec.Name != "" && spec.Column != "" {
 		if err := r.checkColumn(ctx, n); err != nil {
 			return err
 		}
 	}
-	sql, err := r.compile(n, false, res)
+	set := map[string]any{} // what the test's own config() calls set
+	sql, err := r.Project.Compile(n.ID, project.CompileContext{Vars: r.Vars, Query: r.introspect, Config: set})
 	if err != nil {
 		return err
 	}
-	failures, err := count(ctx, r.Warehouse, "(\n"+sql+"\n) dbt_internal_test")
+	sql = strings.TrimRight(strings.TrimSpace(sql), ";")
+	res.CompiledSQL = sql
+	if sql == "" {
+		return tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "the test renders to empty SQL")
+	}
+	cfg := func(key, def string) string {
+		if v, ok := n.Config[key]; ok && v != nil { // the yml wins over the test's config()
+			return fmt.Sprint(v)
+		}
+		if v, ok := set[key]; ok && v != nil {
+			return fmt.Sprint(v)
+		}
+		return def
+	}
+	failCalc, warnIf, errorIf := cfg("fail_calc", "count(*)"), cfg("warn_if", "!= 0"), cfg("error_if", "!= 0")
+	inner := sql
+	if limit := cfg("limit", ""); limit != "" {
+		inner += "\nlimit " + limit
+	}
+	q := fmt.Sprintf("select %s as failures, (%s) %s as should_warn, (%s) %s as should_error from (\n%s\n) dbt_internal_test", failCalc, failCalc, warnIf, failCalc, errorIf, inner)
+	rows, err := r.Warehouse.Query(ctx, q, 1)
 	if err != nil {
 		return inCompiled(err, sql)
 	}
+	var failures int64
+	var warn, fail bool
+	if len(rows.Rows) == 1 {
+		row := rows.Rows[0]
+		failures = conv.Int64(row[0])
+		warn, _ = row[1].(bool)
+		fail, _ = row[2].(bool)
+	}
 	res.Rows = failures
+	unit := "failing rows"
+	if failCalc != "count(*)" {
+		unit = "failures (" + failCalc + ")"
+	}
 	switch {
-	case failures == 0:
-		res.Status = tandem.StatusSuccess
-	case n.Test.Severity == "warn":
-		res.Status, res.Message = tandem.StatusWarn, fmt.Sprintf("%d failing rows (severity warn)", failures)
+	case fail && n.Test.Severity != "warn":
+		res.Status, res.Message = tandem.StatusFail, fmt.Sprintf("%d %s", failures, unit)
+	case warn:
+		res.Status, res.Message = tandem.StatusWarn, fmt.Sprintf("%d %s (severity warn)", failures, unit)
 	default:
-		res.Status, res.Message = tandem.StatusFail, fmt.Sprintf("%d failing rows", failures)
+		res.Status = tandem.StatusSuccess
 	}
 	return nil
 }

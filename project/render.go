@@ -22,6 +22,9 @@ type CompileContext struct {
 	// Query, when set, runs SQL on the warehouse for run_query and
 	// statement blocks.
 	Query Query
+	// Config, when set, receives what config() calls set while compiling
+	// (a generic test's fail_calc, warn_if, error_if).
+	Config map[string]any
 }
 
 // renderMode separates the parse render (find refs and config) from the
@@ -36,6 +39,7 @@ const (
 type renderCall struct {
 	p         *Project
 	n         *tandem.Node
+	test      *tandem.Node // the generic test being compiled, n its model
 	mode      renderMode
 	cc        CompileContext
 	deps      []string
@@ -300,6 +304,12 @@ type configObj struct{ rc *renderCall }
 
 // Call implements jinja.Callable.
 func (c *configObj) Call(a *jinja.Args) (any, error) {
+	if c.rc.mode == compileMode && c.rc.cc.Config != nil {
+		for _, kw := range a.Kw {
+			c.rc.cc.Config[kw.Key] = jinja.ToGo(kw.Value)
+		}
+		return "", nil
+	}
 	if c.rc.mode == parseMode {
 		for _, kw := range a.Kw {
 			c.rc.config[kw.Key] = jinja.ToGo(kw.Value)
@@ -318,6 +328,11 @@ func (c *configObj) Call(a *jinja.Args) (any, error) {
 func (c *configObj) lookup(key string) (any, bool) {
 	if v, ok := c.rc.config[key]; ok {
 		return v, true
+	}
+	if t := c.rc.test; t != nil { // a generic test reads its own config first
+		if v, ok := t.Config[key]; ok {
+			return v, true
+		}
 	}
 	if v, ok := c.rc.n.Config[key]; ok {
 		return v, true

@@ -398,7 +398,7 @@ func (p *Project) compileGenericTest(n *tandem.Node, cc CompileContext) (string,
 	if err != nil {
 		return "", err
 	}
-	rc := &renderCall{p: p, n: target, mode: compileMode, cc: cc, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+	rc := &renderCall{p: p, n: target, test: n, mode: compileMode, cc: cc, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
 	g := rc.globals()
 	// A string argument with Jinja in it renders first, in the test's
 	// context, as dbt renders test arguments
