@@ -129,6 +129,7 @@ var probes = []string{
 	`{{ [1 if true else 2, 3] }} {{ (1 if false else 2) }}`,
 	`{% do [].append(1) if true %}ok`,
 	`{{ "a" "b" 'c' }}`,
+	`{{ 1 in none|map("lower") }} {{ none|select|list }} {{ none|rejectattr("x")|list }} {{ 0|map("lower")|list }} {{ ""|map("upper")|list }}`,
 	`{% macro f(a, b=2) %}{{ a }}{{ b }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ f(1, 2, 3, x=4) }}`,
 	`{% macro g() %}{{ varargs|length }}{% endmacro %}{% set args = [1, 2] %}{% set kw = {} %}{{ g(*args, **kw) }}`,
 }

@@ -581,6 +581,9 @@ func fList(r *Renderer, v any, a *Args) (any, error) {
 }
 
 func fMap(r *Renderer, v any, a *Args) (any, error) {
+	if !Truth(v) { // Jinja2 maps a falsy value (none, 0, "") to nothing
+		return &List{}, nil
+	}
 	items, err := Iterate(v)
 	if err != nil {
 		return nil, err
@@ -620,6 +623,9 @@ func fMap(r *Renderer, v any, a *Args) (any, error) {
 }
 
 func fSelect(r *Renderer, v any, a *Args, keep, byAttr bool) (any, error) {
+	if !Truth(v) { // as map: a falsy value selects nothing
+		return &List{}, nil
+	}
 	items, err := Iterate(v)
 	if err != nil {
 		return nil, err

@@ -21,6 +21,10 @@ func q(s string) string { return project.QuoteIdent(s) }
 func rel(schema, name string) string { return q(schema) + "." + q(name) }
 
 func (r *Runner) ensureSchema(ctx context.Context, schema string) error {
+	// One creation at a time: two threads creating the same schema at once
+	// conflict in DuckDB's catalog ("write-write conflict on create").
+	r.schemaMu.Lock()
+	defer r.schemaMu.Unlock()
 	r.catMu.Lock()
 	done := r.schemas[schema]
 	r.catMu.Unlock()

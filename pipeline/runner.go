@@ -37,9 +37,10 @@ type Runner struct {
 	// "view"), read once per run and kept current by the runner, which is
 	// the only writer while it runs: per-node catalog queries cost more
 	// than building a small model.
-	catMu   sync.Mutex
-	catalog map[string]string
-	schemas map[string]bool
+	catMu    sync.Mutex
+	schemaMu sync.Mutex
+	catalog  map[string]string
+	schemas  map[string]bool
 }
 
 // Progress receives events of a run; calls are serialized.

@@ -243,6 +243,13 @@ func (p *Project) Compile(id string, cc CompileContext) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return p.withCTEs(rc, sql)
+}
+
+// withCTEs puts the ephemeral models a render referenced in front of its
+// SQL, as CTEs (in the SQL's own with clause when it has one).
+func (p *Project) withCTEs(rc *renderCall, sql string) (string, error) {
+	cc := rc.cc
 	if len(rc.ctes) == 0 {
 		return sql, nil
 	}

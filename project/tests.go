@@ -328,11 +328,27 @@ func (p *Project) addSingularTest(rel, root string, b []byte, cfgTests, cfgDataT
 	return nil
 }
 
-// compileGenericTest returns a query whose rows are the failures.
+// compileGenericTest returns a query whose rows are the failures, with the
+// ephemeral models it reads as CTEs.
 func (p *Project) compileGenericTest(n *tandem.Node, cc CompileContext) (string, error) {
+	target := p.Nodes[n.Test.Attached]
+	rc := &renderCall{p: p, n: target, test: n, mode: compileMode, cc: cc, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+	sql, err := p.genericTestSQL(n, rc)
+	if err != nil {
+		return "", err
+	}
+	return p.withCTEs(rc, sql)
+}
+
+func (p *Project) genericTestSQL(n *tandem.Node, rc *renderCall) (string, error) {
 	spec := n.Test
 	target := p.Nodes[spec.Attached]
 	model := p.Relation(target).String()
+	if target.Materialized == tandem.Ephemeral { // dbt tests an ephemeral model through its CTE
+		model = "__dbt__cte__" + target.Name
+		rc.cteSeen[target.ID] = true
+		rc.ctes = append(rc.ctes, target.ID)
+	}
 	if where := str(n.Config["where"]); where != "" {
 		model = fmt.Sprintf("(select * from %s where %s) dbt_subquery", model, where)
 	}
@@ -398,7 +414,6 @@ func (p *Project) compileGenericTest(n *tandem.Node, cc CompileContext) (string,
 	if err != nil {
 		return "", err
 	}
-	rc := &renderCall{p: p, n: target, test: n, mode: compileMode, cc: cc, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
 	g := rc.globals()
 	// A string argument with Jinja in it renders first, in the test's
 	// context, as dbt renders test arguments
