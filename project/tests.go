@@ -384,6 +384,9 @@ func (p *Project) genericTestSQL(n *tandem.Node, rc *renderCall) (string, error)
 	for _, name := range macro.Params {
 		declared[name] = true
 	}
+	if c, ok := spec.Args["column_name"].(string); ok && col == "" { // a table-level test given column_name:
+		col = c
+	}
 	globals := map[string]any{"__model": Relation{Schema: p.Relation(target).Schema, Name: p.Relation(target).Name, Expr: model}, "__column": col}
 	var call []string
 	if declared["model"] || macro.CatchKwargs {
@@ -418,17 +421,48 @@ func (p *Project) genericTestSQL(n *tandem.Node, rc *renderCall) (string, error)
 	// A string argument with Jinja in it renders first, in the test's
 	// context, as dbt renders test arguments
 	// (expression: "d = {{ dbt_date.date(1997, 9, 29) }}").
+	var render func(v any) (any, error)
+	render = func(v any) (any, error) {
+		switch x := v.(type) {
+		case string:
+			if !strings.Contains(x, "{{") && !strings.Contains(x, "{%") {
+				return x, nil
+			}
+			at, err := parseTemplate(n.Path, n.Line, x)
+			if err != nil {
+				return nil, err
+			}
+			return at.Render(g, p.macros)
+		case []any:
+			out := make([]any, len(x))
+			for i, e := range x {
+				r, err := render(e)
+				if err != nil {
+					return nil, err
+				}
+				out[i] = r
+			}
+			return out, nil
+		case map[string]any:
+			out := make(map[string]any, len(x))
+			for k, e := range x {
+				r, err := render(e)
+				if err != nil {
+					return nil, err
+				}
+				out[k] = r
+			}
+			return out, nil
+		}
+		return v, nil
+	}
 	for k, v := range globals {
-		if src, ok := v.(string); ok && strings.HasPrefix(k, "__arg_") && (strings.Contains(src, "{{") || strings.Contains(src, "{%")) {
-			at, err := parseTemplate(n.Path, n.Line, src)
+		if strings.HasPrefix(k, "__arg_") {
+			r, err := render(v)
 			if err != nil {
 				return "", err
 			}
-			out, err := at.Render(g, p.macros)
-			if err != nil {
-				return "", err
-			}
-			globals[k] = out
+			globals[k] = r
 		}
 	}
 	for k, v := range globals {
