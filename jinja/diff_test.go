@@ -129,6 +129,8 @@ var probes = []string{
 	`{{ [1 if true else 2, 3] }} {{ (1 if false else 2) }}`,
 	`{% do [].append(1) if true %}ok`,
 	`{{ "a" "b" 'c' }}`,
+	`{{ set([1,2]) == set([2,1]) }} {{ set(['"a"','b']) == set(['b','"a"','b']) }} {{ set([1,2,2])|length }} {{ 2 in set([1,2]) }} {{ (set([1,2,3]) - set([2]))|sort }} {{ set([3,1]).union([2])|sort }} {{ set([]) }} {{ set([1]) }} {{ set() | list }} {{ set([1]) != set([1, 2]) }}`,
+	`{% set s = set([1]) %}{% do s.add(2) %}{% do s.update([3, 1]) %}{% do s.discard(9) %}{{ s|sort }} {{ s.issubset([1,2,3,4]) }} {{ s.intersection([2,3,5])|sort }} {{ s.difference(set([1]))|sort }} {{ s is iterable }}`,
 	`{{ 1 in none|map("lower") }} {{ none|select|list }} {{ none|rejectattr("x")|list }} {{ 0|map("lower")|list }} {{ ""|map("upper")|list }}`,
 	`{% macro f(a, b=2) %}{{ a }}{{ b }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ f(1, 2, 3, x=4) }}`,
 	`{% macro g() %}{{ varargs|length }}{% endmacro %}{% set args = [1, 2] %}{% set kw = {} %}{{ g(*args, **kw) }}`,

@@ -1072,6 +1072,11 @@ func contains(container, item any) (bool, error) {
 		}
 		_, ok := c.Get(item)
 		return ok, nil
+	case *Set:
+		if _, err := hashKey(item); err != nil {
+			return false, err
+		}
+		return c.has(item), nil
 	case *Undefined:
 		return false, nil
 	case Getter:

@@ -146,26 +146,14 @@ func DBTBuiltins(w io.Writer) map[string]any {
 			return &List{Items: out}, nil
 		}),
 		"set": Func(func(a *Args) (any, error) {
-			// dbt's set() returns a Python set; a de-duplicated list keeps
-			// membership, length and iteration.
-			out := []any{}
-			if len(a.Pos) > 0 {
-				items, err := Iterate(a.Pos[0])
-				if err != nil {
-					return nil, err
-				}
-				seen := NewDict()
-				for _, it := range items {
-					if _, dup := seen.Get(it); dup {
-						continue
-					}
-					if err := seen.Set(it, true); err != nil {
-						return nil, err
-					}
-					out = append(out, it)
-				}
+			if len(a.Pos) == 0 {
+				return NewSet(nil)
 			}
-			return &List{Items: out}, nil
+			items, err := Iterate(a.Pos[0])
+			if err != nil {
+				return nil, err
+			}
+			return NewSet(items)
 		}),
 		"tojson": Func(func(a *Args) (any, error) {
 			v, _ := a.Arg(0, "value")

@@ -339,6 +339,8 @@ func Truth(v any) bool {
 		return len(x) > 0
 	case *Dict:
 		return x.Len() > 0
+	case *Set:
+		return x.d.Len() > 0
 	case *Undefined:
 		return false
 	}

@@ -40,7 +40,7 @@ import re, datetime, pytz
 env.globals.update({
     "modules": {"re": re, "datetime": datetime, "pytz": pytz},
     "return": do_return, "zip": lambda *a: list(zip(*a)), "tojson": tojson,
-    "fromjson": fromjson,
+    "fromjson": fromjson, "set": set,
 })
 
 out = []
