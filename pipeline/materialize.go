@@ -412,7 +412,7 @@ func (r *Runner) test(ctx context.Context, n *tandem.Node, res *tandem.NodeResul
 	res.Rows = failures
 	unit := "failing rows"
 	if failCalc != "count(*)" {
-		unit = "failures (" + failCalc + ")"
+		unit = "failures (" + strings.Join(strings.Fields(failCalc), " ") + ")"
 	}
 	switch {
 	case fail && n.Test.Severity != "warn":

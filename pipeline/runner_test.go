@@ -37,7 +37,9 @@ func (f *flaky) Tx(ctx context.Context, fn func(tandem.Execer) error) error {
 func newRunner(t *testing.T, files map[string]string) (*Runner, *flaky) {
 	t.Helper()
 	dir := t.TempDir()
-	files["dbt_project.yml"] = "name: t\nprofile: t\n"
+	if _, ok := files["dbt_project.yml"]; !ok {
+		files["dbt_project.yml"] = "name: t\nprofile: t\n"
+	}
 	for name, body := range files {
 		os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755)
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {

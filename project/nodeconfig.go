@@ -30,11 +30,15 @@ func folderConfig(tree map[string]any, project, root, rel string) map[string]any
 		return out
 	}
 	collect(out, level)
-	sub, _ := filepath.Rel(root, filepath.Dir(rel))
-	if sub == "." {
-		return out
+	// dbt's fqn: the folders under the resource path, then the file's own
+	// name, so a model or seed is configured by name as by folder.
+	var parts []string
+	if sub, _ := filepath.Rel(root, filepath.Dir(rel)); sub != "." {
+		parts = strings.Split(sub, string(filepath.Separator))
 	}
-	for _, part := range strings.Split(sub, string(filepath.Separator)) {
+	base := filepath.Base(rel)
+	parts = append(parts, strings.TrimSuffix(base, filepath.Ext(base)))
+	for _, part := range parts {
 		next, ok := level[part].(map[string]any)
 		if !ok {
 			break

@@ -39,6 +39,7 @@ type Project struct {
 	Warnings []string
 
 	cliVars    map[string]any
+	schemas    map[string]string // node ID -> schema, from the project's generate_schema_name
 	macros     *macroSet
 	macroFiles map[string]string            // macro name -> file
 	templates  map[string]*Template         // node ID -> parsed SQL template
@@ -74,7 +75,7 @@ func Load(dir string, opts Options) (*Project, error) {
 	}
 	p := &Project{
 		Dir: abs, Settings: defaultSettings(), Nodes: map[string]*tandem.Node{},
-		Docs: map[string]string{}, cliVars: opts.Vars, macros: &macroSet{byName: map[string]*jinja.Macro{}, pkgs: map[string]map[string]*jinja.Macro{}}, macroFiles: map[string]string{},
+		Docs: map[string]string{}, cliVars: opts.Vars, macros: &macroSet{byName: map[string]*jinja.Macro{}, pkgs: map[string]map[string]*jinja.Macro{}}, macroFiles: map[string]string{}, schemas: map[string]string{},
 		templates: map[string]*Template{}, byName: map[string]string{}, sources: map[string]string{},
 		disabled: map[string]string{},
 	}
@@ -275,6 +276,9 @@ func Load(dir string, opts Options) (*Project, error) {
 	if err := p.buildGraph(); err != nil {
 		return nil, err
 	}
+	if err := p.resolveNames(); err != nil {
+		return nil, err
+	}
 	p.warnUnsupported(&dp, paths(dp.SnapshotPaths, nil, "snapshots"))
 	return p, nil
 }
@@ -292,9 +296,6 @@ func (p *Project) warnUnsupported(dp *dbtProject, snapshotPaths []string) {
 		if n > 0 {
 			warn("%s: %d snapshot files are not run by Tandem yet", d, n)
 		}
-	}
-	if f, ok := p.macroFiles["generate_schema_name"]; ok {
-		warn("%s: a custom generate_schema_name is not used yet; schemas follow dbt's default (target schema + '_' + custom schema)", f)
 	}
 	for _, id := range p.Order {
 		n := p.Nodes[id]

@@ -69,9 +69,13 @@ func (p *Project) Relation(n *tandem.Node) Relation {
 	return Relation{Schema: p.SchemaOf(n), Name: n.Relation()}
 }
 
-// SchemaOf applies dbt's default generate_schema_name: a custom schema is
-// appended to the target schema.
+// SchemaOf is where a node is built: what the project's
+// generate_schema_name returned for it, else dbt's default (a custom schema
+// is appended to the target schema).
 func (p *Project) SchemaOf(n *tandem.Node) string {
+	if s, ok := p.schemas[n.ID]; ok { // the project's own generate_schema_name
+		return s
+	}
 	if n.Schema == "" {
 		return p.Target.Schema
 	}
@@ -134,6 +138,7 @@ func (rc *renderCall) globals() map[string]any {
 		}),
 		"config": &configObj{rc},
 		"this":   p.Relation(n),
+		"model":  &lazyNode{p: p, n: n},
 		"is_incremental": jinja.Func(func(*jinja.Args) (any, error) {
 			return rc.mode == compileMode && n.Materialized == tandem.Incremental && rc.cc.Exists && !rc.cc.FullRefresh, nil
 		}),
