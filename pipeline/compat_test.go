@@ -17,7 +17,7 @@ import (
 )
 
 // buildsAtLeast is how many nodes (seeds, models, tests) of each package's
-// integration project succeed when built on DuckDB today: a ratchet (a
+// integration project succeed or warn when built on DuckDB today: a ratchet (a
 // regression fails the test; raise the figure when more pass). BENCHMARKS.md
 // records the counts and why each of the rest fails.
 var debugNode = os.Getenv("DEBUG_NODE")
@@ -25,7 +25,7 @@ var debugNode = os.Getenv("DEBUG_NODE")
 var buildsAtLeast = map[string]int{
 	"dbt_utils":        226,
 	"dbt_date":         73,
-	"dbt_expectations": 168, // 169 pass; one warn-severity moving-stdev test reads data relative to today
+	"dbt_expectations": 169,
 	"audit_helper":     67,
 }
 
@@ -66,7 +66,9 @@ func TestPackageIntegrationProjectsBuild(t *testing.T) {
 				if debugNode != "" && strings.Contains(res.Node, debugNode) { // DEBUG_NODE=name shows its SQL
 					t.Logf("%s %s compiled:\n%s", res.Node, res.Status, res.CompiledSQL)
 				}
-				if res.Status == tandem.StatusSuccess {
+				// A warn passes the build, as in dbt (dbt_expectations' moving
+				// stdev tests warn on its random data now and then).
+				if res.Status == tandem.StatusSuccess || res.Status == tandem.StatusWarn {
 					ok++
 					continue
 				}

@@ -105,6 +105,8 @@ func (r *Runner) Run(ctx context.Context, run *tandem.Run, ids []string) (*tande
 	if r.Progress != nil {
 		r.Progress.Planned(run, len(plan))
 	}
+	// on-run-start: when it fails nothing runs, and every node says why.
+	startErr := r.runHooks(ctx, "on-run-start", nil)
 
 	threads := max(r.Threads, 1)
 	var (
@@ -167,6 +169,11 @@ func (r *Runner) Run(ctx context.Context, run *tandem.Run, ids []string) (*tande
 			skip(c, because)
 		}
 	}
+	if startErr != nil {
+		for _, id := range plan {
+			record(&tandem.NodeResult{Node: id, Kind: p.Nodes[id].Kind, Status: tandem.StatusSkipped, Message: "skipped: " + startErr.Error()})
+		}
+	}
 	inFlight := 0
 	for done < len(plan) {
 		var send chan string
@@ -215,6 +222,11 @@ func (r *Runner) Run(ctx context.Context, run *tandem.Run, ids []string) (*tande
 		case tandem.StatusError, tandem.StatusFail, tandem.StatusSkipped:
 			run.Status = tandem.StatusError
 		}
+	}
+	if startErr != nil {
+		run.Status, run.Reason = tandem.StatusError, startErr.Error()
+	} else if err := r.runHooks(context.WithoutCancel(ctx), "on-run-end", p.RunResultsContext(run)); err != nil {
+		run.Status, run.Reason = tandem.StatusError, err.Error()
 	}
 	run.EndedAt = r.Clock()
 	if err := r.Meta.UpdateRun(context.WithoutCancel(ctx), run); err != nil && storeErr == nil {
@@ -405,12 +417,53 @@ func withoutStatementLine(msg string, m []int) string {
 	return msg[:m[0]] + rest
 }
 
+// execute runs a node: its pre-hooks, the node, then its post-hooks.
 func (r *Runner) execute(ctx context.Context, run *tandem.Run, n *tandem.Node, res *tandem.NodeResult) error {
+	if n.Kind == tandem.KindTest {
+		return r.test(ctx, n, res)
+	}
+	if err := r.hooks(ctx, n, "pre-hook"); err != nil {
+		return err
+	}
+	if err := r.materialize(ctx, run, n, res); err != nil {
+		return err
+	}
+	return r.hooks(ctx, n, "post-hook")
+}
+
+// hooks runs a node's pre-hooks or post-hooks, each rendered right before it
+// runs (a hook may read what the one before it did).
+func (r *Runner) hooks(ctx context.Context, n *tandem.Node, which string) error {
+	sqls, err := r.Project.Hooks(n.ID, which, project.CompileContext{Vars: r.Vars, Query: r.introspect})
+	if err != nil {
+		return err
+	}
+	for i, sql := range sqls {
+		if _, err := r.Warehouse.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("%s %d of %s: %w\n%s", which, i+1, n.Name, err, sql)
+		}
+	}
+	return nil
+}
+
+// runHooks runs the project's on-run-start or on-run-end hooks.
+func (r *Runner) runHooks(ctx context.Context, which string, extra map[string]any) error {
+	sqls, err := r.Project.RunHooks(which, extra, project.CompileContext{Vars: r.Vars, Query: r.introspect})
+	if err != nil {
+		return err
+	}
+	for i, sql := range sqls {
+		if _, err := r.Warehouse.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("%s hook %d: %w\n%s", which, i+1, err, sql)
+		}
+	}
+	return nil
+}
+
+func (r *Runner) materialize(ctx context.Context, run *tandem.Run, n *tandem.Node, res *tandem.NodeResult) error {
 	switch n.Kind {
 	case tandem.KindSeed:
 		return r.seed(ctx, run, n, res)
-	case tandem.KindTest:
-		return r.test(ctx, n, res)
 	}
 	switch n.Materialized {
 	case tandem.View:

@@ -77,6 +77,34 @@ func (rc *renderCall) introspection(g map[string]any) {
 			}
 			return Relation{Database: jinja.Str(db), Schema: jinja.Str(res.Rows[0][0]), Name: jinja.Str(res.Rows[0][1])}, nil
 		}),
+		// drop_relation and truncate_relation, for hooks and operations
+		// (dbt_utils drops a seed in its post-hook).
+		"drop_relation": jinja.Func(func(a *jinja.Args) (any, error) {
+			v, _ := a.Arg(0, "relation")
+			rel, ok := v.(Relation)
+			if !ok {
+				return nil, userError("drop_relation expects a relation, got %s", jinja.Repr(v))
+			}
+			res, err := run("select table_type from information_schema.tables where table_schema = " + QuoteString(rel.Schema) + " and table_name = " + QuoteString(rel.Name))
+			if err != nil || res == nil || len(res.Rows) == 0 {
+				return "", err
+			}
+			kind := "table"
+			if jinja.Str(res.Rows[0][0]) == "VIEW" {
+				kind = "view"
+			}
+			_, err = run("drop " + kind + " if exists " + rel.String())
+			return "", err
+		}),
+		"truncate_relation": jinja.Func(func(a *jinja.Args) (any, error) {
+			v, _ := a.Arg(0, "relation")
+			rel, ok := v.(Relation)
+			if !ok {
+				return nil, userError("truncate_relation expects a relation, got %s", jinja.Repr(v))
+			}
+			_, err := run("delete from " + rel.String())
+			return "", err
+		}),
 		"get_missing_columns": jinja.Func(func(a *jinja.Args) (any, error) {
 			from, _ := a.Arg(0, "from_relation")
 			to, _ := a.Arg(1, "to_relation")

@@ -62,9 +62,13 @@ func collect(out map[string]any, level map[string]any) {
 	}
 }
 
-// mergeConfigValue sets a config value as dbt does: tags add up, meta merges,
-// everything else is replaced.
+// mergeConfigValue sets a config value as dbt does: tags and hooks add up,
+// meta merges, everything else is replaced.
 func mergeConfigValue(out map[string]any, key string, v any) {
+	if k, ok := hookKey(key); ok { // hooks add up, the outer level's first
+		out[k] = append(hookList(out[k]), hookList(v)...)
+		return
+	}
 	switch key {
 	case "tags":
 		out["tags"] = toAnySlice(union(toStrings(out["tags"]), toStrings(v)))

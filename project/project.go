@@ -39,6 +39,7 @@ type Project struct {
 	Warnings []string
 
 	cliVars    map[string]any
+	onRun      map[string][]any  // on-run-start, on-run-end hooks of dbt_project.yml
 	schemas    map[string]string // node ID -> schema, from the project's generate_schema_name
 	macros     *macroSet
 	macroFiles map[string]string            // macro name -> file
@@ -279,6 +280,7 @@ func Load(dir string, opts Options) (*Project, error) {
 	if err := p.resolveNames(); err != nil {
 		return nil, err
 	}
+	p.onRun = map[string][]any{"on-run-start": hookList(dp.OnRunStart), "on-run-end": hookList(dp.OnRunEnd)}
 	p.warnUnsupported(&dp, paths(dp.SnapshotPaths, nil, "snapshots"))
 	return p, nil
 }
@@ -287,22 +289,11 @@ func Load(dir string, opts Options) (*Project, error) {
 // does not run yet, so nothing is ignored without a word.
 func (p *Project) warnUnsupported(dp *dbtProject, snapshotPaths []string) {
 	warn := func(format string, args ...any) { p.Warnings = append(p.Warnings, fmt.Sprintf(format, args...)) }
-	if dp.OnRunStart != nil || dp.OnRunEnd != nil {
-		warn("dbt_project.yml: on-run-start/on-run-end hooks are not run by Tandem yet")
-	}
 	for _, d := range snapshotPaths {
 		var n int
 		_ = p.walk(d, ".sql", func(string, []byte) error { n++; return nil })
 		if n > 0 {
 			warn("%s: %d snapshot files are not run by Tandem yet", d, n)
-		}
-	}
-	for _, id := range p.Order {
-		n := p.Nodes[id]
-		for _, k := range []string{"pre-hook", "post-hook", "pre_hook", "post_hook"} {
-			if _, ok := n.Config[k]; ok {
-				warn("%s: %s of %s is not run by Tandem yet", n.Path, k, n.Name)
-			}
 		}
 	}
 }
