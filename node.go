@@ -10,6 +10,8 @@ const (
 	KindSeed   NodeKind = "seed"
 	KindSource NodeKind = "source"
 	KindTest   NodeKind = "test"
+	// KindSnapshot is a dbt snapshot: a type-2 history of a query's rows.
+	KindSnapshot NodeKind = "snapshot"
 )
 
 // Materializations of a model.
@@ -20,6 +22,7 @@ const (
 	Ephemeral   = "ephemeral"
 	SeedMat     = "seed"
 	TestMat     = "test"
+	SnapshotMat = "snapshot"
 )
 
 // Node is one model, seed, source or test of a project.

@@ -464,6 +464,8 @@ func (r *Runner) materialize(ctx context.Context, run *tandem.Run, n *tandem.Nod
 	switch n.Kind {
 	case tandem.KindSeed:
 		return r.seed(ctx, run, n, res)
+	case tandem.KindSnapshot:
+		return r.snapshot(ctx, run, n, res)
 	}
 	switch n.Materialized {
 	case tandem.View:

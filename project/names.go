@@ -53,7 +53,7 @@ func (p *Project) resolveNames() error {
 	database := fmt.Sprint(p.targetContext()["database"])
 	for _, id := range p.Order {
 		n := p.Nodes[id]
-		if n.Kind != tandem.KindModel && n.Kind != tandem.KindSeed {
+		if n.Kind != tandem.KindModel && n.Kind != tandem.KindSeed && n.Kind != tandem.KindSnapshot {
 			continue
 		}
 		call := func(macro, arg string) (string, error) {
@@ -77,7 +77,7 @@ func (p *Project) resolveNames() error {
 				return tandem.FileErrorf(tandem.EINVALID, n.Path, n.Line, "generate_database_name puts %s in database %q; Tandem builds every model in the target's one DuckDB database (%q)", n.Name, got, database)
 			}
 		}
-		if schemaM != nil {
+		if _, fixed := p.schemas[n.ID]; schemaM != nil && !fixed { // a snapshot's target_schema stands
 			got, err := call("generate_schema_name", n.Schema)
 			if err != nil {
 				return err

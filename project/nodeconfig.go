@@ -18,6 +18,9 @@ var configKeys = map[string]bool{
 	"contract": true, "on_schema_change": true, "group": true, "access": true, "sql_header": true,
 	"owner": true, "keep_versions": true, "time_column": true, "schedule": true, "store_failures": true,
 	"warn_if": true, "error_if": true, "limit": true, "fail_calc": true, "freshness": true,
+	// snapshots
+	"target_schema": true, "target_database": true, "strategy": true, "updated_at": true, "check_cols": true,
+	"invalidate_hard_deletes": true, "hard_deletes": true,
 }
 
 // folderConfig collects the config that dbt_project.yml gives a file: the

@@ -229,6 +229,15 @@ func Load(dir string, opts Options) (*Project, error) {
 			return nil, err
 		}
 	}
+	for _, d := range paths(dp.SnapshotPaths, nil, "snapshots") {
+		if err := p.walk(d, ".sql", func(rel string, b []byte) error { return p.addSnapshots(rel, d, b, dp.Snapshots) }); err != nil {
+			return nil, err
+		}
+	}
+	snaps := p.sortedIDs(tandem.KindSnapshot)
+	if err := parallel(len(snaps), func(i int) error { return p.parseSnapshot(p.Nodes[snaps[i]]) }); err != nil {
+		return nil, err
+	}
 	// Render every model once to find its refs and its config() call.
 	ids := p.sortedIDs(tandem.KindModel)
 	if err := parallel(len(ids), func(i int) error { return p.parseModel(p.Nodes[ids[i]]) }); err != nil {
@@ -281,21 +290,7 @@ func Load(dir string, opts Options) (*Project, error) {
 		return nil, err
 	}
 	p.onRun = map[string][]any{"on-run-start": hookList(dp.OnRunStart), "on-run-end": hookList(dp.OnRunEnd)}
-	p.warnUnsupported(&dp, paths(dp.SnapshotPaths, nil, "snapshots"))
 	return p, nil
-}
-
-// warnUnsupported names what a dbt project may hold that Tandem reads but
-// does not run yet, so nothing is ignored without a word.
-func (p *Project) warnUnsupported(dp *dbtProject, snapshotPaths []string) {
-	warn := func(format string, args ...any) { p.Warnings = append(p.Warnings, fmt.Sprintf(format, args...)) }
-	for _, d := range snapshotPaths {
-		var n int
-		_ = p.walk(d, ".sql", func(string, []byte) error { n++; return nil })
-		if n > 0 {
-			warn("%s: %d snapshot files are not run by Tandem yet", d, n)
-		}
-	}
 }
 
 // tableSetsFreshness reports an explicit `freshness: null` on a table,

@@ -211,7 +211,6 @@ func TestWarnsAboutWhatItDoesNotRun(t *testing.T) {
 	p, err := Load(writeProject(t, map[string]string{
 		"dbt_project.yml":   "name: p\nprofile: p\non-run-end: [\"select 1\"]\n",
 		"packages.yml":      "packages:\n  - package: dbt-labs/dbt_utils\n    version: 1.4.1\n",
-		"snapshots/s.sql":   "{% snapshot s %}select 1{% endsnapshot %}",
 		"models/a.sql":      "{{ config(post_hook='grant select on {{ this }} to x') }}select 1",
 		"models/schema.yml": "version: 2\nmodels:\n  - name: gone\n",
 	}), Options{})
@@ -222,7 +221,6 @@ func TestWarnsAboutWhatItDoesNotRun(t *testing.T) {
 	for _, want := range []string{
 		`models/schema.yml:3: properties for "gone", but no model of that name exists`,
 		"packages not installed in dbt_packages/: dbt-labs/dbt_utils; run `dbt deps`",
-		"snapshots: 1 snapshot files are not run by Tandem yet",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("warnings lack %q:\n%s", want, got)

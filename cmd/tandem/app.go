@@ -120,9 +120,10 @@ Start with:  tandem quickstart`,
 		return c
 	}
 	root.AddCommand(
-		running(a.runCommand("build", "Seed, run and test the selected nodes in DAG order", []tandem.NodeKind{tandem.KindSeed, tandem.KindModel, tandem.KindTest})),
+		running(a.runCommand("build", "Seed, snapshot, run and test the selected nodes in DAG order", []tandem.NodeKind{tandem.KindSeed, tandem.KindSnapshot, tandem.KindModel, tandem.KindTest})),
 		running(a.runCommand("run", "Build the selected models", []tandem.NodeKind{tandem.KindModel})),
 		running(a.runCommand("seed", "Load the seed CSV files", []tandem.NodeKind{tandem.KindSeed})),
+		running(a.runCommand("snapshot", "Record the selected snapshots' history (type-2: dbt_valid_from, dbt_valid_to)", []tandem.NodeKind{tandem.KindSnapshot})),
 		running(a.runCommand("test", "Run the tests of the selected nodes", []tandem.NodeKind{tandem.KindTest})),
 		running(a.retryCommand()),
 		selecting(a.compileCommand()),

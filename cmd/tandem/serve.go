@@ -630,11 +630,11 @@ func (pl *platform) Execute(ctx context.Context, job *tandem.Job, run *tandem.Ru
 
 func selectFor(p *project.Project, command string, sel, excl []string) ([]string, error) {
 	kinds := map[string][]tandem.NodeKind{
-		"build": {tandem.KindSeed, tandem.KindModel, tandem.KindTest}, "run": {tandem.KindModel},
-		"seed": {tandem.KindSeed}, "test": {tandem.KindTest},
+		"build": {tandem.KindSeed, tandem.KindSnapshot, tandem.KindModel, tandem.KindTest}, "run": {tandem.KindModel},
+		"seed": {tandem.KindSeed}, "snapshot": {tandem.KindSnapshot}, "test": {tandem.KindTest},
 	}[command]
 	if kinds == nil {
-		return nil, tandem.Errorf(tandem.EINVALID, "command %q: use build, run, seed or test", command)
+		return nil, tandem.Errorf(tandem.EINVALID, "command %q: use build, run, seed, snapshot or test", command)
 	}
 	ids, err := p.Select(sel, excl, command == "build" || command == "test")
 	if err != nil {
