@@ -26,7 +26,7 @@ var buildsAtLeast = map[string]int{
 	"dbt_utils":        226,
 	"dbt_date":         73,
 	"dbt_expectations": 169,
-	"audit_helper":     67,
+	"audit_helper":     82,
 }
 
 // TestPackageIntegrationProjectsBuild builds each package's integration

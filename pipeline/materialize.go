@@ -414,6 +414,9 @@ func (r *Runner) test(ctx context.Context, n *tandem.Node, res *tandem.NodeResul
 	if failCalc != "count(*)" {
 		unit = "failures (" + strings.Join(strings.Fields(failCalc), " ") + ")"
 	}
+	if (fail || warn) && isUnitTest(n) {
+		unit = "rows differ from the expected ones" + r.unitDiff(ctx, sql)
+	}
 	switch {
 	case fail && n.Test.Severity != "warn":
 		res.Status, res.Message = tandem.StatusFail, fmt.Sprintf("%d %s", failures, unit)
@@ -423,6 +426,31 @@ func (r *Runner) test(ctx context.Context, n *tandem.Node, res *tandem.NodeResul
 		res.Status = tandem.StatusSuccess
 	}
 	return nil
+}
+
+// unitDiff shows the first differing rows of a failed unit test.
+func (r *Runner) unitDiff(ctx context.Context, sql string) string {
+	rows, err := r.Warehouse.Query(ctx, sql, 10)
+	if err != nil || len(rows.Rows) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	names := make([]string, len(rows.Columns))
+	for i, c := range rows.Columns {
+		names[i] = c.Name
+	}
+	b.WriteString(":\n  " + strings.Join(names, " | "))
+	for _, row := range rows.Rows {
+		parts := make([]string, len(row))
+		for i, v := range row {
+			parts[i] = fmt.Sprint(v)
+			if v == nil {
+				parts[i] = "null"
+			}
+		}
+		b.WriteString("\n  " + strings.Join(parts, " | "))
+	}
+	return b.String()
 }
 
 // checkColumn gives a test on a missing column a clear error.

@@ -256,8 +256,13 @@ func (r *Runner) edges(plan []string) map[string][]string {
 		in[id] = true
 	}
 	testsOf := map[string][]string{}
+	unitOf := map[string][]string{} // a model's unit tests run before it, and a failure stops it (dbt build)
 	for _, id := range plan {
 		if n := p.Nodes[id]; n.Kind == tandem.KindTest {
+			if isUnitTest(n) {
+				unitOf[n.Test.Attached] = append(unitOf[n.Test.Attached], id)
+				continue
+			}
 			for _, d := range n.DependsOn {
 				testsOf[d] = append(testsOf[d], id)
 			}
@@ -296,10 +301,16 @@ func (r *Runner) edges(plan []string) map[string][]string {
 				}
 			}
 		}
+		for _, u := range unitOf[id] {
+			add(u)
+		}
 		sort.Strings(out[id])
 	}
 	return out
 }
+
+// isUnitTest reports whether a test node is a dbt unit test.
+func isUnitTest(n *tandem.Node) bool { return strings.HasPrefix(n.ID, "unit_test.") }
 
 // reaches reports whether node to depends, directly or not, on from.
 func (r *Runner) reaches(from, to string) bool {

@@ -202,6 +202,9 @@ func (r Relation) Keys() []string { return []string{"path", "type", "metadata"} 
 // QuoteIdent quotes an SQL identifier.
 func QuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
+// macroOverridesKey carries a unit test's overrides: macros: into Render.
+const macroOverridesKey = "__tandem_macro_overrides"
+
 // Render executes t with the given globals and the project's macros.
 func (t *Template) Render(globals map[string]any, ms *macroSet) (string, error) {
 	r := jinjaEnv.NewRenderer(dbtBuiltins)
@@ -209,6 +212,9 @@ func (t *Template) Render(globals map[string]any, ms *macroSet) (string, error) 
 		r.Set(k, v)
 	}
 	b := newBinder(ms, r)
+	if ov, ok := globals[macroOverridesKey].(map[string]any); ok {
+		b.overrides = ov
+	}
 	r.Lookup = b.global
 	adapter := map[string]any{
 		"dispatch": jinja.Func(b.dispatch),

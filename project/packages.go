@@ -49,7 +49,10 @@ var internalMacros = func() map[string]*jinja.Macro {
 // binder binds macros for one render: each once, in its package's scope,
 // so a package macro finds its own package's macros by bare name first.
 type binder struct {
-	ms     *macroSet
+	// overrides are a unit test's overrides: macros: a call of one of
+	// these macros ("name" or "package.name") returns the value given.
+	overrides map[string]any
+	ms        *macroSet
 	r      *jinja.Renderer
 	scopes map[string]*jinja.Scope
 	bound  map[string]any // "pkg\x00name" -> bound macro
@@ -65,6 +68,19 @@ func (b *binder) macro(pkg, name string) (any, bool) {
 	key := pkg + "\x00" + name
 	if v, ok := b.bound[key]; ok {
 		return v, v != nil
+	}
+	if len(b.overrides) > 0 {
+		ov, ok := b.overrides[name]
+		if pkg != "" && pkg != b.ms.root {
+			if v, found := b.overrides[pkg+"."+name]; found {
+				ov, ok = v, true
+			}
+		}
+		if ok {
+			f := jinja.Func(func(*jinja.Args) (any, error) { return ov, nil })
+			b.bound[key] = f
+			return f, true
+		}
 	}
 	var m *jinja.Macro
 	switch pkg {

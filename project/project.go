@@ -41,6 +41,7 @@ type Project struct {
 	cliVars    map[string]any
 	onRun      map[string][]any  // on-run-start, on-run-end hooks of dbt_project.yml
 	schemas    map[string]string // node ID -> schema, from the project's generate_schema_name
+	unitTests  map[string]*unitTest
 	macros     *macroSet
 	macroFiles map[string]string            // macro name -> file
 	templates  map[string]*Template         // node ID -> parsed SQL template
@@ -76,7 +77,7 @@ func Load(dir string, opts Options) (*Project, error) {
 	}
 	p := &Project{
 		Dir: abs, Settings: defaultSettings(), Nodes: map[string]*tandem.Node{},
-		Docs: map[string]string{}, cliVars: opts.Vars, macros: &macroSet{byName: map[string]*jinja.Macro{}, pkgs: map[string]map[string]*jinja.Macro{}}, macroFiles: map[string]string{}, schemas: map[string]string{},
+		Docs: map[string]string{}, cliVars: opts.Vars, macros: &macroSet{byName: map[string]*jinja.Macro{}, pkgs: map[string]map[string]*jinja.Macro{}}, macroFiles: map[string]string{}, schemas: map[string]string{}, unitTests: map[string]*unitTest{},
 		templates: map[string]*Template{}, byName: map[string]string{}, sources: map[string]string{},
 		disabled: map[string]string{},
 	}
@@ -272,10 +273,14 @@ func Load(dir string, opts Options) (*Project, error) {
 		if err := p.addSchemaTests(sd, dp.Tests, dp.DataTests); err != nil {
 			return nil, err
 		}
+		if err := p.addUnitTests(sd, testPaths); err != nil {
+			return nil, err
+		}
 	}
 	for _, d := range testPaths {
 		if err := p.walk(d, ".sql", func(rel string, b []byte) error {
-			if strings.HasPrefix(rel, filepath.Join(d, "generic")+string(filepath.Separator)) {
+			// generic/ holds test definitions, fixtures/ unit-test fixtures.
+			if strings.HasPrefix(rel, filepath.Join(d, "generic")+string(filepath.Separator)) || strings.HasPrefix(rel, filepath.Join(d, "fixtures")+string(filepath.Separator)) {
 				return nil
 			}
 			return p.addSingularTest(rel, d, b, dp.Tests, dp.DataTests)

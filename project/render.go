@@ -40,6 +40,8 @@ type renderCall struct {
 	p         *Project
 	n         *tandem.Node
 	test      *tandem.Node // the generic test being compiled, n its model
+	unit      *unitTest    // the unit test being compiled, n its model
+	unitErr   error        // a fixture that failed to render
 	mode      renderMode
 	cc        CompileContext
 	deps      []string
@@ -111,6 +113,11 @@ func (rc *renderCall) globals() map[string]any {
 				return Relation{Schema: p.Target.Schema, Name: name}, nil
 			}
 			dep := p.Nodes[id]
+			if rc.unit != nil { // a unit test's given rows stand in for the model
+				if r, ok := rc.unitInput("ref:"+name, p.Relation(dep)); ok {
+					return r, nil
+				}
+			}
 			if dep.Materialized == tandem.Ephemeral && rc.mode == compileMode {
 				if !rc.cteSeen[id] {
 					rc.cteSeen[id] = true
@@ -134,12 +141,22 @@ func (rc *renderCall) globals() map[string]any {
 				return nil, userError("%s; sources are declared under sources: in a models/*.yml file", msg)
 			}
 			rc.addDep(id)
+			if rc.unit != nil {
+				if r, ok := rc.unitInput("source:"+src+"."+table, p.Relation(p.Nodes[id])); ok {
+					return r, nil
+				}
+			}
 			return p.Relation(p.Nodes[id]), nil
 		}),
 		"config": &configObj{rc},
 		"this":   p.Relation(n),
 		"model":  &lazyNode{p: p, n: n},
 		"is_incremental": jinja.Func(func(*jinja.Args) (any, error) {
+			if rc.unit != nil {
+				if v, ok := rc.unit.macros["is_incremental"]; ok { // overrides: macros:
+					return v, nil
+				}
+			}
 			return rc.mode == compileMode && n.Materialized == tandem.Incremental && rc.cc.Exists && !rc.cc.FullRefresh, nil
 		}),
 		"var": jinja.Func(func(args *jinja.Args) (any, error) {
@@ -235,6 +252,9 @@ func (p *Project) Compile(id string, cc CompileContext) (string, error) {
 	n, ok := p.Nodes[id]
 	if !ok {
 		return "", tandem.Errorf(tandem.ENOTFOUND, "no node %s", id)
+	}
+	if u, ok := p.unitTests[id]; ok {
+		return p.compileUnitTest(n, u, cc)
 	}
 	if n.Kind == tandem.KindTest && n.Test.Name != "" {
 		return p.compileGenericTest(n, cc)
