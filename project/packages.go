@@ -53,9 +53,9 @@ type binder struct {
 	// these macros ("name" or "package.name") returns the value given.
 	overrides map[string]any
 	ms        *macroSet
-	r      *jinja.Renderer
-	scopes map[string]*jinja.Scope
-	bound  map[string]any // "pkg\x00name" -> bound macro
+	r         *jinja.Renderer
+	scopes    map[string]*jinja.Scope
+	bound     map[string]any // "pkg\x00name" -> bound macro
 }
 
 func newBinder(ms *macroSet, r *jinja.Renderer) *binder {
