@@ -11,7 +11,8 @@ import (
 // TestProjectNamingAndConfigByName: the project's generate_schema_name and
 // generate_alias_name decide where models are built, Jinja in
 // dbt_project.yml renders, and config given to one model or seed by name in
-// dbt_project.yml applies to it (a seed's column_types keeps "007" a string)
+// dbt_project.yml applies to it (a seed's column_types keeps "007" a string,
+// another seed's delimiter is "|")
 // (issue 15).
 func TestProjectNamingAndConfigByName(t *testing.T) {
 	r, _ := newRunner(t, map[string]string{
@@ -30,6 +31,8 @@ seeds:
     codes:
       +column_types:
         code: varchar
+    pipes:
+      +delimiter: "|"
 `,
 		"macros/naming.sql": `{% macro generate_schema_name(custom_schema_name, node) -%}
 {%- if custom_schema_name is none -%}{{ target.schema }}{%- else -%}{{ custom_schema_name | trim }}{%- endif -%}
@@ -38,6 +41,7 @@ seeds:
 {%- if custom_alias_name -%}{{ custom_alias_name | trim }}{%- else -%}{{ node.name }}{%- endif -%}
 {%- endmacro %}`,
 		"seeds/codes.csv":               "code,label\n007,bond\n042,answer\n",
+		"seeds/pipes.csv":               "a|b\n1|x,y\n",
 		"models/staging/stg_orders.sql": "select code, label from {{ ref('codes') }}",
 		"models/staging/stg_other.sql":  "select 1 as x",
 		"models/report.sql":             "select count(*) as n from {{ ref('stg_orders') }}",
@@ -58,7 +62,7 @@ seeds:
 	for _, row := range rows.Rows {
 		got = append(got, fmtAny(row[0])+"."+fmtAny(row[1])+" "+fmtAny(row[2]))
 	}
-	want := "main.codes BASE TABLE\nmain.report VIEW\nstg.orders_clean BASE TABLE\nstg.stg_other VIEW"
+	want := "main.codes BASE TABLE\nmain.pipes BASE TABLE\nmain.report VIEW\nstg.orders_clean BASE TABLE\nstg.stg_other VIEW"
 	if g := strings.Join(filterInternal(got), "\n"); g != want {
 		t.Errorf("relations:\n%s\nwant:\n%s", g, want)
 	}
@@ -68,6 +72,9 @@ seeds:
 	}
 	if len(v.Rows) != 2 || fmtAny(v.Rows[0][0]) != "007" {
 		t.Errorf("codes: %v, want 007 kept as a string by the seed's column_types", v.Rows)
+	}
+	if p, err := r.Warehouse.Query(ctx, `select a, b from main.pipes`, 0); err != nil || len(p.Rows) != 1 || fmtAny(p.Rows[0][1]) != "x,y" {
+		t.Errorf("a seed with delimiter '|': %v %v", p, err)
 	}
 }
 

@@ -36,17 +36,30 @@ func ReadSeed(dir string, n *tandem.Node) (*Seed, error) {
 	if err != nil {
 		return nil, tandem.Errorf(tandem.ENOTFOUND, "seed %s: %v", n.Name, err)
 	}
-	return ParseSeed(n.Path, b, n.ColumnTypes)
+	delim := ','
+	if d := str(n.Config["delimiter"]); d != "" { // dbt's seed delimiter config
+		if r := []rune(d); len(r) == 1 && r[0] != '"' && r[0] != '\n' && r[0] != '\r' {
+			delim = r[0]
+		} else {
+			return nil, tandem.FileErrorf(tandem.EINVALID, n.Path, 1, "seed %s: delimiter %q must be one character (not a quote or a line break)", n.Name, d)
+		}
+	}
+	return parseSeed(n.Path, b, n.ColumnTypes, delim)
 }
 
 // ParseSeed parses seed CSV bytes; file names errors.
 func ParseSeed(file string, b []byte, columnTypes map[string]string) (*Seed, error) {
+	return parseSeed(file, b, columnTypes, ',')
+}
+
+func parseSeed(file string, b []byte, columnTypes map[string]string, delim rune) (*Seed, error) {
 	b = bytes.TrimPrefix(b, []byte{0xEF, 0xBB, 0xBF})
 	if !utf8.Valid(b) {
 		line := 1 + bytes.Count(b[:firstInvalid(b)], []byte("\n"))
 		return nil, tandem.FileErrorf(tandem.EINVALID, file, line, "not valid UTF-8 text; save the file as UTF-8 (for example: iconv -f latin1 -t utf-8)")
 	}
 	r := csv.NewReader(bytes.NewReader(b))
+	r.Comma = delim
 	r.FieldsPerRecord = 0
 	header, err := r.Read()
 	if err == io.EOF {
