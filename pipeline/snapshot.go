@@ -54,7 +54,7 @@ func (r *Runner) snapshot(ctx context.Context, run *tandem.Run, n *tandem.Node, 
 	}
 	return r.Warehouse.Tx(ctx, func(tx tandem.Execer) error {
 		// The snapshot query, once, with its keys and its updated_at.
-		if _, err := tx.Exec(ctx, fmt.Sprintf("create temp table snapshot_source as select s.*, %s, %s as dbt_snapshot_updated_at from (\n%s\n) s", keySelect(), updated, sql)); err != nil {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("create or replace temp table snapshot_source as select s.*, %s, %s as dbt_snapshot_updated_at from (\n%s\n) s", keySelect(), updated, sql)); err != nil {
 			return inCompiled(err, sql)
 		}
 		defer tx.Exec(context.WithoutCancel(ctx), "drop table if exists snapshot_source")
