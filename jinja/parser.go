@@ -717,35 +717,11 @@ func (p *parser) parseCondExpr() (expr, error) {
 }
 
 func (p *parser) parseOr() (expr, error) {
-	x, err := p.parseAnd()
-	if err != nil {
-		return nil, err
-	}
-	for p.isName("or") {
-		line := p.next().line
-		r, err := p.parseAnd()
-		if err != nil {
-			return nil, err
-		}
-		x = &binExpr{pos{line}, "or", x, r}
-	}
-	return x, nil
+	return p.leftAssoc(p.parseAnd, func() bool { return p.isName("or") })
 }
 
 func (p *parser) parseAnd() (expr, error) {
-	x, err := p.parseNot()
-	if err != nil {
-		return nil, err
-	}
-	for p.isName("and") {
-		line := p.next().line
-		r, err := p.parseNot()
-		if err != nil {
-			return nil, err
-		}
-		x = &binExpr{pos{line}, "and", x, r}
-	}
-	return x, nil
+	return p.leftAssoc(p.parseNot, func() bool { return p.isName("and") })
 }
 
 func (p *parser) parseNot() (expr, error) {
@@ -800,19 +776,7 @@ func (p *parser) parseCompare() (expr, error) {
 }
 
 func (p *parser) parseMath1() (expr, error) {
-	x, err := p.parseConcat()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("+") || p.isOp("-") {
-		t := p.next()
-		r, err := p.parseConcat()
-		if err != nil {
-			return nil, err
-		}
-		x = &binExpr{pos{t.line}, t.val, x, r}
-	}
-	return x, nil
+	return p.leftAssoc(p.parseConcat, func() bool { return p.isOp("+") || p.isOp("-") })
 }
 
 func (p *parser) parseConcat() (expr, error) {
@@ -836,33 +800,27 @@ func (p *parser) parseConcat() (expr, error) {
 }
 
 func (p *parser) parseMath2() (expr, error) {
-	x, err := p.parsePow()
+	return p.leftAssoc(p.parsePow, func() bool { return p.isOp("*") || p.isOp("/") || p.isOp("//") || p.isOp("%") })
+}
+
+func (p *parser) parsePow() (expr, error) {
+	return p.leftAssoc(func() (expr, error) { return p.parseUnary(true) }, func() bool { return p.isOp("**") })
+}
+
+// leftAssoc parses operand (op operand)* into left-nested binary
+// expressions: one level of the precedence ladder.
+func (p *parser) leftAssoc(operand func() (expr, error), atOp func() bool) (expr, error) {
+	x, err := operand()
 	if err != nil {
 		return nil, err
 	}
-	for p.isOp("*") || p.isOp("/") || p.isOp("//") || p.isOp("%") {
+	for atOp() {
 		t := p.next()
-		r, err := p.parsePow()
+		r, err := operand()
 		if err != nil {
 			return nil, err
 		}
 		x = &binExpr{pos{t.line}, t.val, x, r}
-	}
-	return x, nil
-}
-
-func (p *parser) parsePow() (expr, error) {
-	x, err := p.parseUnary(true)
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("**") {
-		t := p.next()
-		r, err := p.parseUnary(true)
-		if err != nil {
-			return nil, err
-		}
-		x = &binExpr{pos{t.line}, "**", x, r}
 	}
 	return x, nil
 }

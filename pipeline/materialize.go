@@ -307,15 +307,21 @@ func (r *Runner) incremental(ctx context.Context, run *tandem.Run, n *tandem.Nod
 }
 
 func columnNames(ctx context.Context, tx tandem.Execer, schema, name string) ([]string, error) {
-	rows, err := tx.Query(ctx, "select name from pragma_table_info('"+strings.ReplaceAll(rel(schema, name), "'", "''")+"')", 0)
+	names, _, err := columns(ctx, tx, rel(schema, name))
+	return names, err
+}
+
+// columns lists a relation's columns and their types.
+func columns(ctx context.Context, tx tandem.Execer, relation string) (names, types []string, err error) {
+	rows, err := tx.Query(ctx, "select name, type from pragma_table_info('"+strings.ReplaceAll(relation, "'", "''")+"')", 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]string, len(rows.Rows))
-	for i, r := range rows.Rows {
-		out[i] = fmt.Sprint(r[0])
+	for _, r := range rows.Rows {
+		names = append(names, fmt.Sprint(r[0]))
+		types = append(types, fmt.Sprint(r[1]))
 	}
-	return out, nil
+	return names, types, nil
 }
 
 // seed loads a CSV with inferred (or configured) types, then publishes it

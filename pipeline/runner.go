@@ -449,9 +449,15 @@ func (r *Runner) hooks(ctx context.Context, n *tandem.Node, which string) error 
 	if err != nil {
 		return err
 	}
+	return r.execHooks(ctx, func(i int) string { return fmt.Sprintf("%s %d of %s", which, i, n.Name) }, sqls)
+}
+
+// execHooks runs rendered hooks in order; name(i) names hook i (from 1)
+// in an error.
+func (r *Runner) execHooks(ctx context.Context, name func(int) string, sqls []string) error {
 	for i, sql := range sqls {
 		if _, err := r.Warehouse.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("%s %d of %s: %w\n%s", which, i+1, n.Name, err, sql)
+			return fmt.Errorf("%s: %w\n%s", name(i+1), err, sql)
 		}
 	}
 	return nil
@@ -463,12 +469,7 @@ func (r *Runner) runHooks(ctx context.Context, which string, extra map[string]an
 	if err != nil {
 		return err
 	}
-	for i, sql := range sqls {
-		if _, err := r.Warehouse.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("%s hook %d: %w\n%s", which, i+1, err, sql)
-		}
-	}
-	return nil
+	return r.execHooks(ctx, func(i int) string { return fmt.Sprintf("%s hook %d", which, i) }, sqls)
 }
 
 func (r *Runner) materialize(ctx context.Context, run *tandem.Run, n *tandem.Node, res *tandem.NodeResult) error {

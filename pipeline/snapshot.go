@@ -58,7 +58,7 @@ func (r *Runner) snapshot(ctx context.Context, run *tandem.Run, n *tandem.Node, 
 			return inCompiled(err, sql)
 		}
 		defer tx.Exec(context.WithoutCancel(ctx), "drop table if exists snapshot_source")
-		srcCols, srcTypes, err := tempColumns(ctx, tx, "snapshot_source")
+		srcCols, srcTypes, err := columns(ctx, tx, "snapshot_source")
 		if err != nil {
 			return err
 		}
@@ -184,17 +184,4 @@ func prefixed(alias string, cols []string) string {
 		out[i] = alias + "." + c
 	}
 	return strings.Join(out, ", ")
-}
-
-// tempColumns lists a temporary table's columns and their types.
-func tempColumns(ctx context.Context, tx tandem.Execer, name string) (cols, types []string, err error) {
-	rows, err := tx.Query(ctx, "select name, type from pragma_table_info('"+name+"')", 0)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, r := range rows.Rows {
-		cols = append(cols, fmt.Sprint(r[0]))
-		types = append(types, fmt.Sprint(r[1]))
-	}
-	return cols, types, nil
 }

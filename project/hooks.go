@@ -3,7 +3,6 @@ package project
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/jinja"
@@ -60,7 +59,7 @@ func (p *Project) Hooks(id, which string, cc CompileContext) ([]string, error) {
 	if len(hooks) == 0 {
 		return nil, nil
 	}
-	rc := &renderCall{p: p, n: n, mode: compileMode, cc: cc, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+	rc := p.newRenderCall(n, compileMode, cc)
 	return p.renderHooks(n.Path, n.Line, which+" of "+n.Name, hooks, rc.globals())
 }
 
@@ -72,7 +71,7 @@ func (p *Project) RunHooks(which string, extra map[string]any, cc CompileContext
 		return nil, nil
 	}
 	n := &tandem.Node{ID: "operation." + p.Name + "." + which, Name: which, Path: "dbt_project.yml", Materialized: tandem.View}
-	rc := &renderCall{p: p, n: n, mode: compileMode, cc: cc, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+	rc := p.newRenderCall(n, compileMode, cc)
 	g := rc.globals()
 	for k, v := range extra {
 		g[k] = v

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/tandem-data/tandem"
 	"github.com/tandem-data/tandem/internal/sorted"
@@ -61,7 +60,7 @@ func (p *Project) resolveNames() error {
 			if err != nil {
 				return "", err
 			}
-			rc := &renderCall{p: p, n: n, mode: compileMode, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+			rc := p.newRenderCall(n, compileMode, CompileContext{})
 			g := rc.globals()
 			g["__custom"] = nilIfEmpty(arg)
 			g["__node"] = p.nodeContext(n)

@@ -213,15 +213,30 @@ var modules = map[string]any{
 	"pytz":     jinja.PytzModule(),
 }
 
-// parseModel renders a model once to record its refs, sources and config().
-func (p *Project) parseModel(n *tandem.Node) error {
-	rc := &renderCall{p: p, n: n, mode: parseMode, depSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+// newRenderCall starts one render of node n.
+func (p *Project) newRenderCall(n *tandem.Node, mode renderMode, cc CompileContext) *renderCall {
+	return &renderCall{p: p, n: n, mode: mode, cc: cc, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+}
+
+// parseRender renders a model or snapshot once to record its refs, sources
+// and config().
+func (p *Project) parseRender(n *tandem.Node) error {
+	rc := p.newRenderCall(n, parseMode, CompileContext{})
 	if _, err := p.templates[n.ID].Render(rc.globals(), p.macros); err != nil {
 		return err
 	}
 	applyConfig(n, rc.config)
 	p.callOrigins(n, rc.config)
 	n.DependsOn = rc.deps
+	return nil
+}
+
+// parseModel renders a model once to record its refs, sources and config(),
+// and checks its materialization.
+func (p *Project) parseModel(n *tandem.Node) error {
+	if err := p.parseRender(n); err != nil {
+		return err
+	}
 	if n.Materialized == tandem.Incremental && n.Strategy == "" {
 		n.Strategy = "append"
 		if len(n.UniqueKey) > 0 {
@@ -263,7 +278,7 @@ func (p *Project) Compile(id string, cc CompileContext) (string, error) {
 	if !ok {
 		return "", tandem.Errorf(tandem.EINVALID, "%s has no SQL to compile", id)
 	}
-	rc := &renderCall{p: p, n: n, mode: compileMode, cc: cc, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+	rc := p.newRenderCall(n, compileMode, cc)
 	sql, err := t.Render(rc.globals(), p.macros)
 	if err != nil {
 		return "", err
@@ -281,7 +296,8 @@ func (p *Project) withCTEs(rc *renderCall, sql string) (string, error) {
 	var ctes []string
 	for i := 0; i < len(rc.ctes); i++ { // ephemeral models may ref ephemeral models
 		dep := p.Nodes[rc.ctes[i]]
-		sub := &renderCall{p: p, n: dep, mode: compileMode, cc: CompileContext{Vars: cc.Vars, Query: cc.Query}, depSeen: map[string]bool{}, cteSeen: rc.cteSeen, config: map[string]any{}, startedAt: rc.startedAt}
+		sub := p.newRenderCall(dep, compileMode, CompileContext{Vars: cc.Vars, Query: cc.Query})
+		sub.cteSeen, sub.startedAt = rc.cteSeen, rc.startedAt
 		body, err := p.templates[dep.ID].Render(sub.globals(), p.macros)
 		if err != nil {
 			return "", err
@@ -308,7 +324,7 @@ func (p *Project) CompileInline(sql string) (string, error) {
 		return "", err
 	}
 	n := &tandem.Node{ID: "inline", Name: "inline", Path: "--inline", Materialized: tandem.View}
-	rc := &renderCall{p: p, n: n, mode: compileMode, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+	rc := p.newRenderCall(n, compileMode, CompileContext{})
 	return t.Render(rc.globals(), p.macros)
 }
 

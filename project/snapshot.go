@@ -4,7 +4,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/tandem-data/tandem"
 )
@@ -49,13 +48,9 @@ func (p *Project) addSnapshots(rel, root string, b []byte, tree map[string]any) 
 // parseSnapshot renders a snapshot once for its refs and config(), and
 // checks the config a snapshot needs.
 func (p *Project) parseSnapshot(n *tandem.Node) error {
-	rc := &renderCall{p: p, n: n, mode: parseMode, depSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
-	if _, err := p.templates[n.ID].Render(rc.globals(), p.macros); err != nil {
+	if err := p.parseRender(n); err != nil {
 		return err
 	}
-	applyConfig(n, rc.config)
-	p.callOrigins(n, rc.config)
-	n.DependsOn = rc.deps
 	n.Materialized = tandem.SnapshotMat
 	if ts := str(n.Config["target_schema"]); ts != "" {
 		p.schemas[n.ID] = ts // dbt takes a snapshot's target_schema as it is

@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"time"
 
 	"path/filepath"
 
@@ -306,7 +305,7 @@ func (p *Project) addSingularTest(rel, root string, b []byte, cfgTests, cfgDataT
 	n := &tandem.Node{ID: id, Kind: tandem.KindTest, Name: name, Path: rel, Line: 1, Materialized: tandem.TestMat,
 		Enabled: true, RawSQL: string(b), Config: map[string]any{}}
 	applyConfig(n, mergeMaps(folderConfig(cfgTests, p.Name, root, rel), folderConfig(cfgDataTests, p.Name, root, rel)))
-	rc := &renderCall{p: p, n: n, mode: parseMode, depSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+	rc := p.newRenderCall(n, parseMode, CompileContext{})
 	if _, err := t.Render(rc.globals(), p.macros); err != nil {
 		return err
 	}
@@ -332,7 +331,8 @@ func (p *Project) addSingularTest(rel, root string, b []byte, cfgTests, cfgDataT
 // ephemeral models it reads as CTEs.
 func (p *Project) compileGenericTest(n *tandem.Node, cc CompileContext) (string, error) {
 	target := p.Nodes[n.Test.Attached]
-	rc := &renderCall{p: p, n: target, test: n, mode: compileMode, cc: cc, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+	rc := p.newRenderCall(target, compileMode, cc)
+	rc.test = n
 	sql, err := p.genericTestSQL(n, rc)
 	if err != nil {
 		return "", err

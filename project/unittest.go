@@ -284,7 +284,8 @@ func (p *Project) compileUnitTest(n *tandem.Node, u *unitTest, cc CompileContext
 		vars[k] = v
 	}
 	cc.Vars = vars
-	rc := &renderCall{p: p, n: model, mode: compileMode, cc: cc, unit: u, depSeen: map[string]bool{}, cteSeen: map[string]bool{}, config: map[string]any{}, startedAt: time.Now()}
+	rc := p.newRenderCall(model, compileMode, cc)
+	rc.unit = u
 	g := rc.globals()
 	g[macroOverridesKey] = u.macros
 	sql, err := t.Render(g, p.macros)
